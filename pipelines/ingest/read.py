@@ -1,0 +1,268 @@
+"""Reading a partner file into records: one row per data line with its line number,
+its raw text and its fields as text. No typing here (see rules.py).
+
+CSV parsing runs in DuckDB (lines, then fields) so that line numbers are exact: a
+blank line, a quoted field spanning lines or a line with a stray delimiter keeps its
+place in the file. Excel files go through openpyxl (read-only).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.contracts import Contract, all_contracts, normalise_header, sql_str
+from vigie.config import MAX_XLSX_UNCOMPRESSED_BYTES
+
+LINE_SEPARATOR = "\x1f"  # a byte partner exports never contain; lines are read whole
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read at all: it is rejected whole, the warehouse untouched."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class FileShape:
+    kind: str                      # csv | xlsx
+    encoding: str | None = None    # utf-8 | utf-8-sig | cp1252 | latin-1
+    delimiter: str | None = None
+    header: list[str] = field(default_factory=list)
+    mapping: dict[str, int] = field(default_factory=dict)   # contract column -> field index (1-based)
+    extras: list[tuple[str, int]] = field(default_factory=list)  # unknown header -> field index
+    text_path: Path | None = None  # UTF-8 file DuckDB reads (the original or a transcoded copy)
+
+
+def detect_encoding(data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _first_line(text: str) -> str:
+    end = text.find("\n")
+    return (text if end < 0 else text[:end]).rstrip("\r").lstrip("\ufeff")
+
+
+def detect_delimiter(header_line: str, allowed: tuple[str, ...]) -> str:
+    counts = {d: header_line.count(d) for d in allowed}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else allowed[0]
+
+
+def map_header(header: list[str], contract: Contract) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    lookup = contract.header_lookup()
+    mapping: dict[str, int] = {}
+    extras: list[tuple[str, int]] = []
+    for i, name in enumerate(header, start=1):
+        col = lookup.get(normalise_header(name))
+        if col and col not in mapping:
+            mapping[col] = i
+        elif str(name).strip():
+            extras.append((str(name).strip(), i))
+    return mapping, extras
+
+
+def _best_other_source(header: list[str], contract: Contract) -> tuple[str, int] | None:
+    best = None
+    for other in all_contracts():
+        if other.source == contract.source:
+            continue
+        mapping, _ = map_header(header, other)
+        hits = sum(1 for c in other.required if c.name in mapping)
+        if hits == len(other.required) and (best is None or hits > best[1]):
+            best = (other.source, hits)
+    return best
+
+
+def check_header(header: list[str], contract: Contract) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    mapping, extras = map_header(header, contract)
+    missing = [c.name for c in contract.required if c.name not in mapping]
+    if not missing:
+        return mapping, extras
+    other = _best_other_source(header, contract)
+    if other:
+        raise UnreadableFile(
+            "wrong_source",
+            f"ce fichier ressemble à un fichier « {other[0]} », pas « {contract.source} » : "
+            f"relancez avec `vigie ingest {other[0]} FICHIER`")
+    if not mapping:
+        raise UnreadableFile(
+            "no_known_column",
+            f"aucune colonne reconnue dans l'en-tête (première ligne) pour la source « {contract.source} » : "
+            f"vérifiez que le fichier commence par la ligne des noms de colonnes (voir data_contracts/{contract.source}.yaml)")
+    raise UnreadableFile(
+        "missing_columns",
+        f"colonnes obligatoires absentes de l'en-tête : {', '.join(missing)} ; "
+        f"demandez au partenaire un export complet (voir data_contracts/{contract.source}.yaml)")
+
+
+# ----------------------------------------------------------------------------- CSV
+
+def sniff_csv(path: Path, data: bytes, contract: Contract, workdir: Path) -> FileShape:
+    if b"\x00" in data[:65536]:
+        raise UnreadableFile("binary", "ce fichier n'est pas un fichier texte (CSV) : exportez-le en CSV ou en .xlsx")
+    encoding = detect_encoding(data)
+    text_path = path
+    if encoding in ("cp1252", "latin-1"):
+        text_path = workdir / "transcoded.csv"
+        text_path.write_text(data.decode(encoding), encoding="utf-8", newline="")
+    head = data[:1 << 20].decode(encoding, errors="replace")
+    header_line = _first_line(head)
+    if not header_line.strip():
+        raise UnreadableFile("no_header", "la première ligne est vide : le fichier doit commencer par la ligne des noms de colonnes")
+    delimiter = detect_delimiter(header_line, contract.delimiters)
+    header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter))
+    mapping, extras = check_header(header, contract)
+    return FileShape("csv", encoding, delimiter, header, mapping, extras, text_path)
+
+
+def csv_records(con, shape: FileShape, table: str = "_rec") -> None:
+    """Fill `table` (ln, raw, fields) from a UTF-8 CSV: one row per record after the header."""
+    path = sql_str(str(shape.text_path))
+    d = shape.delimiter
+    raw_bytes_has_sep = False
+    with open(shape.text_path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            if LINE_SEPARATOR.encode() in chunk:
+                raw_bytes_has_sep = True
+                break
+    if raw_bytes_has_sep:
+        lines_sql = (f"select generate_subscripts(l, 1) as ln, unnest(l) as line "
+                     f"from (select string_split(content, chr(10)) as l from read_text({path}))")
+    else:
+        lines_sql = (f"select row_number() over () as ln, column0 as line from read_csv({path}, "
+                     f"columns={{'column0': 'VARCHAR'}}, delim={sql_str(LINE_SEPARATOR)}, quote='', escape='', "
+                     f"header=false, auto_detect=false, strict_mode=false)")
+    con.execute(f"create or replace temp table _lines as select ln, rtrim(coalesce(line, ''), chr(13)) as line from ({lines_sql})")
+    # a trailing newline leaves an empty last piece in read_text: not a line
+    con.execute("delete from _lines where ln = (select max(ln) from _lines) and line = '' "
+                "and (select count(*) from _lines) > 1 and " + ("true" if raw_bytes_has_sep else "false"))
+    odd = con.execute("select count(*) from _lines where ln > 1 and (length(line) - length(replace(line, '\"', ''))) % 2 = 1").fetchone()[0]
+    if odd:
+        records = """
+            with l as (select ln, line, length(line) - length(replace(line, '"', '')) as q from _lines where ln > 1),
+            p as (select *, coalesce(sum(q) over (order by ln rows between unbounded preceding and 1 preceding), 0) as qb from l),
+            g as (select *, sum(case when qb % 2 = 0 then 1 else 0 end) over (order by ln) as rid from p)
+            select min(ln) as ln, string_agg(line, chr(10) order by ln) as raw from g group by rid"""
+    else:
+        records = "select ln, line as raw from _lines where ln > 1"
+    dq = sql_str(d)
+    pattern = sql_str(re.escape(d) + '("(?:[^"]|"")*"|[^' + re.escape(d) + ']*)')
+    con.execute(f"""
+        create or replace temp table {table} as
+        select ln, raw,
+          case when contains(raw, '"') then
+            list_transform(regexp_extract_all({dq} || raw, {pattern}, 1),
+              lambda x: case when length(x) >= 2 and starts_with(x, '"') and ends_with(x, '"')
+                        then replace(x[2:-2], '""', '"') else x end)
+          else string_split(raw, {dq}) end as fields
+        from ({records})""")
+    con.execute("drop table _lines")
+
+
+# ----------------------------------------------------------------------------- XLSX
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _open_workbook(path: Path):
+    import openpyxl
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+            total = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnreadableFile("bad_xlsx", f"classeur Excel illisible ou tronqué ({exc.__class__.__name__}) : demandez un nouvel envoi du fichier") from exc
+    if bad is not None:
+        raise UnreadableFile("bad_xlsx", f"classeur Excel endommagé (partie {bad!r}) : demandez un nouvel envoi du fichier")
+    if total > MAX_XLSX_UNCOMPRESSED_BYTES:
+        raise UnreadableFile("xlsx_too_large", "classeur Excel anormalement volumineux une fois décompressé : refusé par sécurité ; exportez-le en CSV")
+    try:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
+        raise UnreadableFile("bad_xlsx", f"classeur Excel illisible ({exc.__class__.__name__}) : ouvrez-le dans Excel et enregistrez-le à nouveau en .xlsx") from exc
+
+
+def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> FileShape:
+    wb = _open_workbook(path)
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        try:
+            first = next(rows)
+        except StopIteration:
+            raise UnreadableFile("empty", "le classeur est vide : rien à charger") from None
+        header = [_cell_text(v) for v in first]
+        while header and not header[-1]:
+            header.pop()
+        mapping, extras = check_header(header, contract)
+        lns, raws, fields = [], [], []
+        try:
+            for ln, row in enumerate(rows, start=2):
+                values = [_cell_text(v) for v in row]
+                lns.append(ln)
+                raws.append(";".join(values).rstrip(";"))
+                fields.append(values)
+        except Exception as exc:
+            raise UnreadableFile("bad_xlsx", f"classeur Excel tronqué ou endommagé ({exc.__class__.__name__}) : demandez un nouvel envoi du fichier") from exc
+    finally:
+        wb.close()
+    arrow = pa.table({"ln": pa.array(lns, pa.int64()), "raw": pa.array(raws, pa.string()),
+                      "fields": pa.array(fields, pa.list_(pa.string()))})
+    con.register("_xlsx_arrow", arrow)
+    con.execute(f"create or replace temp table {table} as select * from _xlsx_arrow")
+    con.unregister("_xlsx_arrow")
+    return FileShape("xlsx", None, None, header, mapping, extras, None)
+
+
+# ----------------------------------------------------------------------------- entry
+
+def read_records(con, path: Path, data: bytes, contract: Contract, table: str = "_rec") -> FileShape:
+    """Detect what the file is and fill `table`; raise UnreadableFile when it can't be read."""
+    if not data.strip():
+        raise UnreadableFile("empty", "le fichier est vide : demandez au partenaire de renvoyer son export")
+    if data.startswith(b"%PDF"):
+        raise UnreadableFile("pdf", "ce fichier est un PDF, pas un export de données : demandez le fichier au format CSV ou .xlsx")
+    if data.startswith(b"PK\x03\x04"):
+        if "xlsx" not in contract.formats:
+            raise UnreadableFile("xlsx_not_expected", f"la source « {contract.source} » est attendue en CSV ; ouvrez le classeur dans Excel et enregistrez-le en CSV (séparateur point-virgule)")
+        return xlsx_records(con, path, contract, table)
+    with tempfile.TemporaryDirectory(prefix="vigie-") as tmp:
+        shape = sniff_csv(path, data, contract, Path(tmp))
+        csv_records(con, shape, table)
+    shape.text_path = None
+    return shape

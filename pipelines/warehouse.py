@@ -1,0 +1,63 @@
+"""Opening the warehouse and creating its tables (schema.sql + staging DDL from contracts)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contracts import Contract, all_contracts
+from vigie.config import WAREHOUSE_SQL_DIR
+
+SQL_TYPES = {"date": "date", "amount": "decimal(14,2)", "integer": "integer", "boolean": "boolean"}
+
+
+class WarehouseBusy(Exception):
+    """Another Vigie process holds the warehouse."""
+
+
+def staging_table(source: str) -> str:
+    return f"staging_{source}"
+
+
+def staging_ddl(contract: Contract) -> str:
+    cols = ",\n    ".join(f"{c.ident} {SQL_TYPES.get(c.kind, 'varchar')}" for c in contract.columns)
+    return (f"create table if not exists {staging_table(contract.source)} (\n"
+            f"    ingest_id bigint not null,\n    file_path varchar not null,\n"
+            f"    line_number bigint not null,\n    source_key varchar not null,\n"
+            f"    {cols},\n    extra_columns json\n)")
+
+
+def source_records_view(contracts: list[Contract]) -> str:
+    parts = [f"select '{c.source}' as source, source_key, file_path, line_number, ingest_id "
+             f"from {staging_table(c.source)}" for c in contracts]
+    return ("create or replace view source_records as\n"
+            "with versions as (\n    " + "\n    union all\n    ".join(parts) + "\n),\n"
+            "latest as (\n    select *, row_number() over (partition by source, source_key "
+            "order by ingest_id desc, line_number desc) as version_rank from versions\n)\n"
+            "select l.source, l.source_key, l.file_path, l.line_number, l.ingest_id, h.household_id\n"
+            "from latest l left join record_households h using (source, source_key)\n"
+            "where version_rank = 1")
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(
+                f"l'entrepôt {path} est utilisé par un autre traitement Vigie : attendez qu'il se termine puis relancez") from exc
+        raise
+    if not read_only:
+        init_schema(con)
+    return con
+
+
+def init_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute((WAREHOUSE_SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
+    contracts = all_contracts()
+    for contract in contracts:
+        con.execute(staging_ddl(contract))
+    con.execute(source_records_view(contracts))

@@ -1,0 +1,25 @@
+"""Every path and setting in one place (cookiecutter-data-science habit)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONTRACTS_DIR = REPO_ROOT / "data_contracts"
+RULES_DIR = REPO_ROOT / "rules"
+WAREHOUSE_SQL_DIR = REPO_ROOT / "warehouse"
+MODELS_DIR = REPO_ROOT / "models"
+
+DEFAULT_WAREHOUSE = Path("warehouse") / "vigie.duckdb"
+DEFAULT_DEMO_DIR = Path("out") / "demo"
+
+# An xlsx whose parts would inflate past this is refused (zip bombs).
+MAX_XLSX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+
+
+def warehouse_path(explicit: str | os.PathLike | None = None) -> Path:
+    """--warehouse, else $VIGIE_WAREHOUSE, else warehouse/vigie.duckdb."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("VIGIE_WAREHOUSE")
+    return Path(env) if env else DEFAULT_WAREHOUSE
