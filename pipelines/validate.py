@@ -29,32 +29,14 @@ class ExpectationOutcome:
     column: str | None
     success: bool
     unexpected_count: int | None = None
-    unexpected_lines: list[int] = field(default_factory=list)
+    unexpected: list[tuple] = field(default_factory=list)  # (ingest_id, line) or (file_path,)
     observed: object = None
     level: str = "row"  # row | batch
 
     def as_dict(self) -> dict:
         return {"expectation": self.expectation, "column": self.column, "success": self.success,
-                "unexpected_count": self.unexpected_count, "unexpected_lines": self.unexpected_lines[:50],
+                "unexpected_count": self.unexpected_count, "unexpected": [list(u) for u in self.unexpected[:50]],
                 "observed": None if self.observed is None else str(self.observed), "level": self.level}
-
-
-@dataclass
-class ValidationReport:
-    success: bool
-    outcomes: list[ExpectationOutcome]
-
-    @property
-    def failing_lines(self) -> dict[int, list[str]]:
-        lines: dict[int, list[str]] = {}
-        for o in self.outcomes:
-            if o.level == "row" and not o.success:
-                for ln in o.unexpected_lines:
-                    lines.setdefault(ln, []).append(f"{o.expectation}({o.column})")
-        return lines
-
-    def failures(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success]
 
 
 def _yyyymmdd(value) -> int:
@@ -70,8 +52,8 @@ def _bound(value):
     return value
 
 
-def build_expectations(contract: Contract) -> list:
-    """The contract as a list of GX expectations (row level, then batch level)."""
+def build_row_expectations(contract: Contract) -> list:
+    """The contract's row rules as GX expectations."""
     import great_expectations as gx
 
     E = gx.expectations
@@ -97,29 +79,44 @@ def build_expectations(contract: Contract) -> list:
             a, b = (rule.other, rule.column) if rule.rule == "not_after" else (rule.column, rule.other)
             out.append(E.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A=a, column_B=b, or_equal=rule.rule != "after", ignore_row_if="either_value_is_missing"))
-    # batch level
-    out.append(E.ExpectTableRowCountToBeBetween(min_value={"$PARAMETER": "min_rows"}))
-    for col in contract.columns:
-        if col.kind == "date" and col.maximum == "today":
-            out.append(E.ExpectColumnMaxToBeBetween(column=col.name, max_value={"$PARAMETER": "today"}))
+    return out
+
+
+def future_date_columns(contract: Contract) -> list[str]:
+    return [c.name for c in contract.columns if c.kind == "date" and c.maximum == "today"]
+
+
+def build_batch_expectations(contract: Contract) -> list:
+    """Checks on each file as a whole, run on a frame with one row per file."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    out = [
+        E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rows_loaded", column_B="min_rows", or_equal=True),
+        E.ExpectColumnValuesToBeBetween(column="quarantine_share", min_value=0,
+                                        max_value=contract.max_quarantine_share),
+    ]
+    for name in future_date_columns(contract):
+        out.append(E.ExpectColumnValuesToBeBetween(column=f"max_{name}", max_value={"$PARAMETER": "today"}))
     return out
 
 
 @lru_cache(maxsize=None)
-def _validation_definition(source: str):
-    """One ephemeral GX context per process; one suite and validation definition per source."""
+def _validation_definition(source: str, level: str):
+    """One ephemeral GX context per process; one suite and validation definition per source and level."""
     import great_expectations as gx
 
     from pipelines.contracts import load_contract
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     ctx = _context()
-    suite = ctx.suites.add(gx.ExpectationSuite(name=f"vigie_{source}"))
-    for expectation in build_expectations(load_contract(source)):
+    contract = load_contract(source)
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"vigie_{source}_{level}"))
+    build = build_row_expectations if level == "row" else build_batch_expectations
+    for expectation in build(contract):
         suite.add_expectation(expectation)
-    asset = ctx.data_sources.add_pandas(f"batches_{source}").add_dataframe_asset(source)
-    batch = asset.add_batch_definition_whole_dataframe("loaded_batch")
-    return ctx.validation_definitions.add(gx.ValidationDefinition(name=f"validate_{source}", data=batch, suite=suite))
+    asset = ctx.data_sources.add_pandas(f"{level}_{source}").add_dataframe_asset(f"{source}_{level}")
+    batch = asset.add_batch_definition_whole_dataframe("loaded")
+    return ctx.validation_definitions.add(gx.ValidationDefinition(name=f"validate_{source}_{level}", data=batch, suite=suite))
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +126,15 @@ def _context():
     import great_expectations as gx
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    return gx.get_context(mode="ephemeral")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    ctx = gx.get_context(mode="ephemeral")
+    try:  # GX draws a 'Calculating Metrics' bar per run; Vigie draws its own
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # an older layout: the bars are only cosmetic
+        pass
+    return ctx
 
 
 def gx_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -140,25 +145,17 @@ def gx_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
             continue
         if col.kind == "date":
             s = pd.to_datetime(out[col.name])
-            out[col.name] = (s.dt.year * 10000 + s.dt.month * 100 + s.dt.day).astype("Int64").astype("float64")
+            out[col.name] = (s.dt.year * 10000 + s.dt.month * 100 + s.dt.day).astype("float64")
         elif col.kind == "amount":
             out[col.name] = pd.to_numeric(out[col.name]).astype("float64")
     return out
 
 
-def validate_batch(df: pd.DataFrame, contract: Contract, as_of: date, min_rows: int) -> ValidationReport:
-    """Run the source's suite on a loaded batch (a frame with a `line_number` column)."""
-    import tqdm  # GX draws a progress bar per validation; keep the console for ours
-
-    definition = _validation_definition(contract.source)
-    frame = gx_frame(df, contract)
-    disabled = getattr(tqdm.tqdm, "_vigie_quiet", False)
-    if not disabled:
-        _quiet_tqdm()
-    result = definition.run(
+def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str], as_of: date) -> list[ExpectationOutcome]:
+    result = _validation_definition(source, level).run(
         batch_parameters={"dataframe": frame},
-        expectation_parameters={"today": _yyyymmdd(as_of), "min_rows": int(min_rows)},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE],
+        expectation_parameters={"today": _yyyymmdd(as_of)},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_columns,
                        "partial_unexpected_count": 0},
     )
     outcomes = []
@@ -167,35 +164,30 @@ def validate_batch(df: pd.DataFrame, contract: Contract, as_of: date, min_rows: 
         kwargs = cfg.kwargs
         column = kwargs.get("column") or (
             f"{kwargs['column_A']} >= {kwargs['column_B']}" if "column_A" in kwargs else None)
-        index_list = r.result.get("unexpected_index_list") or []
-        lines = sorted({int(item[LINE]) for item in index_list if isinstance(item, dict) and LINE in item})
-        level = "batch" if cfg.type in ("expect_table_row_count_to_be_between", "expect_column_max_to_be_between") else "row"
-        failed_to_run = bool(r.exception_info and any(
-            (v or {}).get("raised_exception") for v in (r.exception_info.values() if isinstance(r.exception_info, dict) and "raised_exception" not in r.exception_info else [r.exception_info])))
-        if failed_to_run:
-            raise RuntimeError(f"Great Expectations could not run {cfg.type} on {column}")
-        outcomes.append(ExpectationOutcome(cfg.type, column, bool(r.success), r.result.get("unexpected_count"),
-                                           lines, r.result.get("observed_value"), level))
-    return ValidationReport(all(o.success for o in outcomes), outcomes)
+        info = r.exception_info or {}
+        raised = info.get("raised_exception") if "raised_exception" in info else any(
+            isinstance(v, dict) and v.get("raised_exception") for v in info.values())
+        if raised:
+            raise RuntimeError(f"Great Expectations could not run {cfg.type} on {column}: {info}")
+        items = [item for item in (r.result.get("unexpected_index_list") or []) if isinstance(item, dict)]
+        outcomes.append(ExpectationOutcome(
+            cfg.type, column, bool(r.success), r.result.get("unexpected_count"),
+            [tuple(item[c] for c in index_columns) for item in items], r.result.get("observed_value"), level))
+    return outcomes
 
 
-def _quiet_tqdm():
-    """GX prints a 'Calculating Metrics' bar on each run; silence it once per process."""
-    import functools
+def validate_rows(df: pd.DataFrame, contract: Contract, as_of: date) -> list[ExpectationOutcome]:
+    """Row-level suite on loaded rows (columns ingest_id, line_number and the contract's)."""
+    if df.empty:
+        return []
+    return _run(contract.source, "row", gx_frame(df, contract), ["ingest_id", LINE], as_of)
 
-    import tqdm
-    import tqdm.auto
 
-    original = tqdm.tqdm.__init__
-
-    @functools.wraps(original)
-    def init(self, *args, **kwargs):
-        kwargs["disable"] = True
-        original(self, *args, **kwargs)
-
-    tqdm.tqdm.__init__ = init
-    tqdm.tqdm._vigie_quiet = True
-    tqdm.auto.tqdm = tqdm.tqdm
+def validate_files(summary: pd.DataFrame, contract: Contract, as_of: date) -> list[ExpectationOutcome]:
+    """Batch-level suite on one row per file (file_path, rows_loaded, min_rows, quarantine_share, max_<date>)."""
+    if summary.empty:
+        return []
+    return _run(contract.source, "batch", summary, ["file_path"], as_of)
 
 
 def expected_min_rows(previous_rows: int | None, ratio: float) -> int:

@@ -61,3 +61,15 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     for contract in contracts:
         con.execute(staging_ddl(contract))
     con.execute(source_records_view(contracts))
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query, or None (fetches the whole result: DuckDB 2.0 keeps an
+    unfinished result open otherwise and refuses the next statement)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    row = first_row(con, sql, params)
+    return None if row is None else row[0]

@@ -13,12 +13,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from pipelines.contracts import Contract, load_contract, sql_str
 from pipelines.ingest.read import FileShape, UnreadableFile, read_records
 from pipelines.ingest.rules import row_rules, typed_expr
-from pipelines.validate import ValidationReport, expected_min_rows, validate_batch
-from pipelines.warehouse import staging_table
+from pipelines.validate import (ExpectationOutcome, expected_min_rows, future_date_columns,
+                                validate_files, validate_rows)
+from pipelines.warehouse import first_row, scalar, staging_table
 
 
 @dataclass
@@ -34,6 +36,9 @@ class IngestResult:
     needs_attention: bool = False   # quarantined rows, a failed expectation, a rejected file
     validation: list[dict] = field(default_factory=list)
     sha256: str | None = None
+    ingest_id: int | None = None
+    min_rows: int = 0
+    file_format: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,20 +49,15 @@ def file_sha256(data: bytes) -> str:
 
 
 def _next_id(con) -> int:
-    return con.execute("select nextval('ingest_id_seq')").fetchone()[0]
+    return scalar(con, "select nextval('ingest_id_seq')")
 
 
-def _log(con, ingest_id: int, path: str, contract: Contract, sha: str | None, res: IngestResult,
-         shape: FileShape | None, report: ValidationReport | None) -> None:
-    fmt = None
-    if shape is not None:
-        fmt = "xlsx" if shape.kind == "xlsx" else f"csv {shape.encoding} {shape.delimiter!r}"
+def _log(con, ingest_id: int, contract: Contract, res: IngestResult) -> None:
     con.execute(
         "insert into ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [ingest_id, path, contract.source, sha, res.rows_read, res.rows_loaded, res.rows_quarantined,
-         res.rows_skipped, res.status, res.message, None if report is None else report.success,
-         None if report is None else json.dumps([o.as_dict() for o in report.outcomes]),
-         fmt, contract.version, datetime.now()])
+        [ingest_id, res.file_path, contract.source, res.sha256, res.rows_read, res.rows_loaded,
+         res.rows_quarantined, res.rows_skipped, res.status, res.message, None, None,
+         res.file_format, contract.version, datetime.now()])
 
 
 def _typed_select(contract: Contract, shape: FileShape, as_of: date) -> str:
@@ -108,115 +108,183 @@ def _previous_volume(con, contract: Contract) -> int | None:
     """Rows loaded by the previous batch of the same partner (same landlord for `bailleur`)."""
     table = staging_table(contract.source)
     if contract.volume_group:
-        group = con.execute(f'select any_value("{contract.volume_group}") from _typed_ok').fetchone()[0]
-        row = con.execute(
+        group = scalar(con, f'select any_value("{contract.volume_group}") from _typed where len(reason_codes) = 0')
+        row = first_row(con,
             f'select ingest_id, count(*) from {table} where "{contract.volume_group}" = ? '
-            f"group by ingest_id order by ingest_id desc limit 1", [group]).fetchone()
+            f"group by ingest_id order by ingest_id desc limit 1", [group])
     else:
-        row = con.execute(f"select ingest_id, count(*) from {table} group by ingest_id "
-                          f"order by ingest_id desc limit 1").fetchone()
+        row = first_row(con, f"select ingest_id, count(*) from {table} group by ingest_id "
+                          f"order by ingest_id desc limit 1")
     return None if row is None else row[1]
 
 
 def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_str: str,
-                as_of: date) -> tuple[IngestResult, ValidationReport]:
+                as_of: date) -> IngestResult:
     con.execute(f"create or replace temp table _typed as {_typed_select(contract, shape, as_of)}")
-    con.execute("create or replace temp table _typed_ok as select * from _typed where len(reason_codes) = 0")
-    rows_read = con.execute("select count(*) from _rec").fetchone()[0]
-    # Great Expectations on the accepted batch, before it is written
-    min_rows = expected_min_rows(_previous_volume(con, contract), contract.min_volume_ratio)
-    cols = ", ".join(c.ident for c in contract.columns)
-    frame = con.sql(f"select ln as line_number, {cols} from _typed_ok").to_arrow_table().to_pandas()
-    report = validate_batch(frame, contract, as_of, min_rows)
-    failing = report.failing_lines
-    if failing:  # a line the SQL rules let through but the suite refuses: quarantined too
-        con.execute("create or replace temp table _gx_fail (ln bigint, reason varchar)")
-        con.executemany("insert into _gx_fail values (?, ?)",
-                        [[ln, "refusée par Great Expectations : " + ", ".join(e)] for ln, e in failing.items()])
-        con.execute("update _typed set reason_codes = ['gx_expectation'], reasons = [f.reason] "
-                    "from _gx_fail f where _typed.ln = f.ln")
-        con.execute("delete from _typed_ok where ln in (select ln from _gx_fail)")
-    src = sql_str(contract.source)
-    fp = sql_str(path_str)
+    rows_read = scalar(con, "select count(*) from _rec")
+    src, fp = sql_str(contract.source), sql_str(path_str)
     con.execute(f"""
         insert into quarantine
         select {ingest_id}, {src}, {fp}, ln, raw, reason_codes[1], array_to_string(reasons, ' ; '), reason_codes
         from _typed where len(reason_codes) > 0""")
     con.execute(f"""
         insert into skipped_lines
-        select {ingest_id}, {src}, {fp}, ln, skip_reason from (
-            select ln, case when len(list_filter(fields, lambda x: trim(x) <> '')) = 0 then 'blank_line'
-                            else 'total_line' end as skip_reason
-            from _rec where ln not in (select ln from _typed))""")
+        select {ingest_id}, {src}, {fp}, ln,
+               case when len(list_filter(fields, lambda x: trim(x) <> '')) = 0 then 'blank_line' else 'total_line' end
+        from _rec anti join _typed using (ln)""")
+    min_rows = expected_min_rows(_previous_volume(con, contract), contract.min_volume_ratio)
+    cols = ", ".join(c.ident for c in contract.columns)
     con.execute(f"""
         insert into {staging_table(contract.source)}
-        select {ingest_id}, {fp}, ln, {_source_key_sql(contract)}, {cols}, extra_columns from _typed_ok""")
-    loaded = con.execute("select count(*) from _typed_ok").fetchone()[0]
-    quarantined = con.execute("select count(*) from _typed where len(reason_codes) > 0").fetchone()[0]
-    skipped = rows_read - loaded - quarantined
-    res = IngestResult(path_str, contract.source, "loaded", rows_read, loaded, quarantined, skipped)
-    messages = []
-    considered = rows_read - skipped
-    if considered and quarantined / considered > contract.max_quarantine_share:
-        messages.append(f"{quarantined} lignes écartées sur {considered} "
-                        f"(plus de {contract.max_quarantine_share:.0%}) : vérifiez l'export avec le partenaire")
-    for o in report.failures():
-        if o.expectation == "expect_table_row_count_to_be_between":
-            messages.append(f"volume anormal : {o.observed} lignes chargées, au moins {min_rows} attendues "
-                            f"d'après l'envoi précédent : l'export est-il complet ?")
-        elif o.level == "batch":
-            messages.append(f"contrôle de lot en échec : {o.expectation} sur {o.column} (observé {o.observed})")
-        else:
-            messages.append(f"{o.unexpected_count} ligne(s) refusée(s) par {o.expectation} sur {o.column}")
-    if quarantined:
-        messages.insert(0, f"{quarantined} ligne(s) mise(s) en quarantaine : `vigie quarantine --source {contract.source}`")
-    res.message = " ; ".join(messages)
-    res.needs_attention = bool(quarantined) or not report.success or len(messages) > 0
-    res.validation = [o.as_dict() for o in report.outcomes]
-    return res, report
+        select {ingest_id}, {fp}, ln, {_source_key_sql(contract)}, {cols}, extra_columns
+        from _typed where len(reason_codes) = 0""")
+    loaded = scalar(con, f"select count(*) from {staging_table(contract.source)} where ingest_id = {ingest_id}")
+    quarantined = scalar(con, f"select count(*) from quarantine where ingest_id = {ingest_id}")
+    res = IngestResult(path_str, contract.source, "loaded", rows_read, loaded, quarantined,
+                       rows_read - loaded - quarantined, ingest_id=ingest_id, min_rows=min_rows)
+    res.file_format = "xlsx" if shape.kind == "xlsx" else f"csv {shape.encoding} {shape.delimiter!r}"
+    return res
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: date | None = None) -> IngestResult:
-    """Load one file of `source` into the warehouse; never raises on bad input."""
+    """Load one file of `source` in one transaction; never raises on bad input.
+    Great Expectations runs afterwards on all the files of a call (see `validate_loaded`)."""
     contract = load_contract(source)
     as_of = as_of or date.today()
     path = Path(path)
-    path_str = str(path)
+    res = IngestResult(str(path), source, "rejected", needs_attention=True)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        res = IngestResult(path_str, source, "rejected", message=f"fichier illisible ({exc.strerror}) : vérifiez le chemin et les droits",
-                           needs_attention=True)
-        _log(con, _next_id(con), path_str, contract, None, res, None, None)
+        res.message = f"fichier illisible ({exc.strerror}) : vérifiez le chemin et les droits"
+        _log(con, _next_id(con), contract, res)
         return res
-    sha = file_sha256(data)
-    done = con.execute("select file_path from ingest_log where sha256 = ? and source = ? and status = 'loaded' limit 1",
-                       [sha, source]).fetchone()
+    res.sha256 = file_sha256(data)
+    done = first_row(con, "select file_path from ingest_log where sha256 = ? and source = ? and status = 'loaded' limit 1",
+                     [res.sha256, source])
     if done:
-        res = IngestResult(path_str, source, "already_loaded", sha256=sha,
-                           message=f"contenu déjà chargé (depuis {done[0]}) : rien n'a changé")
-        _log(con, _next_id(con), path_str, contract, sha, res, None, None)
+        res.status, res.needs_attention = "already_loaded", False
+        res.message = f"contenu déjà chargé (depuis {done[0]}) : rien n'a changé"
+        _log(con, _next_id(con), contract, res)
         return res
     ingest_id = _next_id(con)
-    shape = None
     con.execute("begin transaction")
     try:
         shape = read_records(con, path, data, contract)
-        res, report = _load_batch(con, contract, shape, ingest_id, path_str, as_of)
-        res.sha256 = sha
-        _log(con, ingest_id, path_str, contract, sha, res, shape, report)
+        loaded = _load_batch(con, contract, shape, ingest_id, str(path), as_of)
+        loaded.sha256 = res.sha256
+        if loaded.rows_quarantined:
+            loaded.message = (f"{loaded.rows_quarantined} ligne(s) mise(s) en quarantaine : "
+                              f"`vigie quarantine --source {source}`")
+            loaded.needs_attention = True
+        _log(con, ingest_id, contract, loaded)
         con.execute("commit")
+        res = loaded
     except UnreadableFile as exc:
         con.execute("rollback")
-        res = IngestResult(path_str, source, "rejected", message=exc.message, needs_attention=True, sha256=sha)
-        _log(con, ingest_id, path_str, contract, sha, res, shape, None)
-    except Exception:
+        res.message = exc.message
+        _log(con, ingest_id, contract, res)
+    except BaseException:
         con.execute("rollback")
         raise
     finally:
-        for t in ("_rec", "_typed", "_typed_ok", "_gx_fail"):
+        for t in ("_rec", "_typed"):
             con.execute(f"drop table if exists {t}")
     return res
+
+
+def validate_loaded(con: duckdb.DuckDBPyConnection, source: str, results: list[IngestResult],
+                    as_of: date | None = None) -> list[ExpectationOutcome]:
+    """Great Expectations on the batches just loaded: the row suite on their rows, the batch
+    suite on one row per file. Lines the suite refuses move to quarantine; each file's
+    log row gets its validation outcome and plain-words message."""
+    contract = load_contract(source)
+    as_of = as_of or date.today()
+    loaded = [r for r in results if r.status == "loaded"]
+    if not loaded:
+        return []
+    ids = ", ".join(str(r.ingest_id) for r in loaded)
+    table = staging_table(source)
+    cols = ", ".join(c.ident for c in contract.columns)
+    rows = con.sql(f"select ingest_id, line_number, {cols} from {table} where ingest_id in ({ids})").to_arrow_table().to_pandas()
+    row_outcomes = validate_rows(rows, contract, as_of)
+    dates = future_date_columns(contract)
+    maxes = "".join(f', max(year("{d}") * 10000 + month("{d}") * 100 + day("{d}")) as "max_{d}"' for d in dates)
+    stats = con.sql(f"select ingest_id{maxes} from {table} where ingest_id in ({ids}) group by ingest_id").to_arrow_table().to_pandas()
+    summary = pd.DataFrame([{
+        "ingest_id": r.ingest_id, "file_path": r.file_path, "rows_loaded": r.rows_loaded, "min_rows": r.min_rows,
+        "quarantine_share": r.rows_quarantined / max(1, r.rows_read - r.rows_skipped)} for r in loaded])
+    summary = summary.merge(stats, on="ingest_id", how="left").drop(columns=["ingest_id"])
+    batch_outcomes = validate_files(summary, contract, as_of)
+    refused: dict[tuple, list[str]] = {}
+    for o in row_outcomes:
+        for key in o.unexpected:
+            refused.setdefault((int(key[0]), int(key[1])), []).append(f"{o.expectation}({o.column})")
+    con.execute("begin transaction")
+    try:
+        if refused:
+            _quarantine_refused(con, contract, refused)
+        for r in loaded:
+            _record_validation(con, contract, r, row_outcomes, batch_outcomes, refused)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return row_outcomes + batch_outcomes
+
+
+def _quarantine_refused(con, contract: Contract, refused: dict[tuple, list[str]]) -> None:
+    con.execute("create or replace temp table _refused (ingest_id bigint, line_number bigint, reason varchar)")
+    con.executemany("insert into _refused values (?, ?, ?)",
+                    [[i, ln, "refusée par Great Expectations : " + ", ".join(e)] for (i, ln), e in refused.items()])
+    table = staging_table(contract.source)
+    con.execute(f"""
+        insert into quarantine
+        select s.ingest_id, {sql_str(contract.source)}, s.file_path, s.line_number, null, 'gx_expectation', r.reason, ['gx_expectation']
+        from {table} s join _refused r using (ingest_id, line_number)""")
+    con.execute(f"delete from {table} s using _refused r where s.ingest_id = r.ingest_id and s.line_number = r.line_number")
+    con.execute("drop table _refused")
+
+
+def _record_validation(con, contract: Contract, r: IngestResult, row_outcomes, batch_outcomes, refused) -> None:
+    moved = sum(1 for (i, _ln) in refused if i == r.ingest_id)
+    r.rows_loaded -= moved
+    r.rows_quarantined += moved
+    messages = [r.message] if r.message else []
+    file_failures = [o for o in batch_outcomes if not o.success and (r.file_path,) in o.unexpected]
+    for o in file_failures:
+        if o.column == "rows_loaded >= min_rows":
+            messages.append(f"volume anormal : {r.rows_loaded} lignes chargées, au moins {r.min_rows} attendues "
+                            f"d'après l'envoi précédent du même partenaire : l'export est-il complet ?")
+        elif o.column == "quarantine_share":
+            messages.append(f"plus de {contract.max_quarantine_share:.0%} des lignes écartées : "
+                            f"vérifiez l'export avec le partenaire")
+        else:
+            messages.append(f"date dans le futur ({o.column}) : vérifiez la date d'extraction")
+    if moved:
+        messages.append(f"{moved} ligne(s) refusée(s) par Great Expectations, mises en quarantaine")
+    success = not file_failures and not moved
+    r.message = " ; ".join(messages)
+    r.needs_attention = r.needs_attention or not success
+    r.validation = [o.as_dict() for o in row_outcomes + batch_outcomes]
+    own = [{"expectation": o.expectation, "column": o.column, "level": o.level,
+            "success": not any(u[0] == r.ingest_id for u in o.unexpected) if o.level == "row"
+            else (r.file_path,) not in o.unexpected}
+           for o in row_outcomes + batch_outcomes]
+    con.execute("update ingest_log set rows_loaded = ?, rows_quarantined = ?, message = ?, "
+                "validation_success = ?, validation = ? where ingest_id = ?",
+                [r.rows_loaded, r.rows_quarantined, r.message, success, json.dumps(own), r.ingest_id])
+
+
+def ingest_files(con: duckdb.DuckDBPyConnection, source: str, paths: list[Path], as_of: date | None = None,
+                 on_file=None) -> tuple[list[IngestResult], list[ExpectationOutcome]]:
+    """Ingest files (or folders) of one source, then validate what was loaded."""
+    results = []
+    for path in iter_files(paths):
+        results.append(ingest_file(con, source, path, as_of))
+        if on_file:
+            on_file(results[-1])
+    return results, validate_loaded(con, source, results, as_of)
 
 
 def iter_files(paths: list[Path]) -> list[Path]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.contracts import Contract, all_contracts, normalise_header, sql_str
+from pipelines.warehouse import scalar
 from vigie.config import MAX_XLSX_UNCOMPRESSED_BYTES
 
 LINE_SEPARATOR = "\x1f"  # a byte partner exports never contain; lines are read whole
@@ -159,7 +160,7 @@ def csv_records(con, shape: FileShape, table: str = "_rec") -> None:
     # a trailing newline leaves an empty last piece in read_text: not a line
     con.execute("delete from _lines where ln = (select max(ln) from _lines) and line = '' "
                 "and (select count(*) from _lines) > 1 and " + ("true" if raw_bytes_has_sep else "false"))
-    odd = con.execute("select count(*) from _lines where ln > 1 and (length(line) - length(replace(line, '\"', ''))) % 2 = 1").fetchone()[0]
+    odd = scalar(con, "select count(*) from _lines where ln > 1 and (length(line) - length(replace(line, '\"', ''))) % 2 = 1")
     if odd:
         records = """
             with l as (select ln, line, length(line) - length(replace(line, '"', '')) as q from _lines where ln > 1),
@@ -234,6 +235,7 @@ def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> Fi
         try:
             for ln, row in enumerate(rows, start=2):
                 values = [_cell_text(v) for v in row]
+                values += [""] * (len(header) - len(values))  # read-only rows stop at their last filled cell
                 lns.append(ln)
                 raws.append(";".join(values).rstrip(";"))
                 fields.append(values)
