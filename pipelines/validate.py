@@ -126,7 +126,8 @@ def _context():
     import great_expectations as gx
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     try:  # GX draws a 'Calculating Metrics' bar per run; Vigie draws its own
         from great_expectations.data_context.types.base import ProgressBarsConfig

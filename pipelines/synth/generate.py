@@ -67,8 +67,9 @@ def _strip_accents(text: str) -> str:
 
 
 class PartnerWriter:
-    def __init__(self, world: World, out_dir: Path, seed: int, today: date):
+    def __init__(self, world: World, out_dir: Path, seed: int, today: date, defect_rate: float = DEFECT_RATE):
         self.world, self.out = world, out_dir
+        self.defect_rate = defect_rate
         self.rng = random.Random(seed + 1)
         self.today = today
         self.truth_records: list[dict] = []
@@ -249,7 +250,7 @@ class PartnerWriter:
                 items = items[: len(items) // 3]
             overrides, codes = {}, {}
             for i, (hh, row) in enumerate(items):
-                if self.rng.random() < DEFECT_RATE:
+                if self.rng.random() < self.defect_rate:
                     code, cells = self.defect(source, row, profile)
                     overrides[i], codes[i] = cells, code
             lines = write_file(path, contract, [r for _, r in items], profile, seed=sum(map(ord, source)), overrides=overrides)
@@ -285,14 +286,14 @@ class PartnerWriter:
 
 
 def generate(out_dir: Path, households: int = 5000, seed: int = 0, end: date | None = None,
-             years: int = 3, volume_drop: bool = True) -> Manifest:
+             years: int = 3, volume_drop: bool = True, defect_rate: float = DEFECT_RATE) -> Manifest:
     """Write the synthetic partner files under out_dir/<source>/ and the truth under out_dir/truth/."""
     out_dir = Path(out_dir)
     today = date.today()
     end = end or (today - timedelta(days=1))
     start = end - timedelta(days=365 * years)
     world = World(households, start, end, seed)
-    w = PartnerWriter(world, out_dir, seed, today)
+    w = PartnerWriter(world, out_dir, seed, today, defect_rate)
     month = lambda d: d.strftime("%Y-%m")
     in_period = lambda d: d >= start and d <= end
 

@@ -1,0 +1,31 @@
+"""Prefect wiring for `vigie demo`: a synthetic Paris, generated then ingested source by source."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from prefect import flow, task
+
+from flows.ingest_flow import ingest_flow
+from pipelines.synth.generate import generate
+
+SOURCE_ORDER = ("cdp", "bailleur", "fsl", "procedure")
+
+
+@task
+def make_synthetic_paris(out_dir: str, households: int, seed: int) -> dict[str, list[str]]:
+    """Write the partner files (and the truth, aside) under out_dir."""
+    manifest = generate(Path(out_dir), households=households, seed=seed)
+    return {source: [str(p) for p in paths] for source, paths in manifest.files.items()}
+
+
+@flow(name="vigie-demo")
+def demo_flow(out_dir: str, warehouse: str, households: int = 5000, seed: int = 0,
+              progress: bool = False) -> dict:
+    files = make_synthetic_paris(out_dir, households, seed)
+    ingested = {}
+    for source in SOURCE_ORDER:
+        if files.get(source):
+            ingested[source] = ingest_flow(source, [str(Path(out_dir) / source)], warehouse,
+                                           as_of=date.today(), progress=progress)
+    return {"files": files, "ingested": ingested}

@@ -1,0 +1,229 @@
+"""The `vigie` command. Each command runs as a Prefect flow; exit codes: 0 done,
+1 done but something needs a person's eye, 2 unusable input or arguments."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from pipelines.contracts import SOURCES  # noqa: E402
+from vigie.config import DEFAULT_DEMO_DIR, warehouse_path  # noqa: E402
+
+app = typer.Typer(help="Vigie : alerte précoce pour prévenir les expulsions locatives à Paris.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+WarehouseOpt = Annotated[Optional[Path], typer.Option("--warehouse", help="Fichier DuckDB (défaut : $VIGIE_WAREHOUSE ou warehouse/vigie.duckdb)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Un seul document JSON en sortie")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]Erreur :[/] {message}")
+    raise typer.Exit(code)
+
+
+def _emit_json(doc) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str, indent=2) + "\n")
+
+
+def _exit_code(results: list[dict]) -> int:
+    if any(r["status"] == "rejected" for r in results):
+        return 2
+    return 1 if any(r["needs_attention"] for r in results) else 0
+
+
+def _print_results(results: list[dict], title: str) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in ("fichier", "lues", "chargées", "écartées", "ignorées", "statut"):
+        table.add_column(col, justify="right" if col not in ("fichier", "statut") else "left")
+    for r in results:
+        style = {"rejected": "red", "already_loaded": "dim"}.get(r["status"], "yellow" if r["needs_attention"] else "")
+        table.add_row(Path(r["file_path"]).name, str(r["rows_read"]), str(r["rows_loaded"]),
+                      str(r["rows_quarantined"]), str(r["rows_skipped"]), r["status"], style=style)
+    console.print(table)
+    for r in results:
+        if r["message"] and r["status"] != "already_loaded":
+            target = err if r["status"] == "rejected" else console
+            target.print(f"[bold]{Path(r['file_path']).name}[/] : {r['message']}")
+
+
+def _guard_warehouse(path: Path) -> None:
+    from pipelines.warehouse import WarehouseBusy, connect
+
+    try:
+        connect(path).close()
+    except WarehouseBusy as exc:
+        fail(str(exc))
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="cdp, bailleur, fsl, procedure ou suivi")],
+    paths: Annotated[list[Path], typer.Argument(help="Fichiers ou dossiers à charger")],
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Charge les fichiers d'une source ; un fichier déjà chargé (même contenu) ne change rien."""
+    if source not in SOURCES:
+        fail(f"source inconnue « {source} » : choisissez parmi {', '.join(SOURCES)}")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"introuvable : {', '.join(missing)} : vérifiez le chemin")
+    from pipelines.ingest.load import iter_files
+
+    if not iter_files(paths):
+        fail("aucun fichier à charger dans ce dossier")
+    wh = warehouse_path(warehouse)
+    _guard_warehouse(wh)
+    from flows.ingest_flow import ingest_flow
+
+    results = ingest_flow(source, [str(p) for p in paths], str(wh), progress=not as_json and console.is_terminal)
+    if as_json:
+        _emit_json({"source": source, "warehouse": str(wh), "files": [
+            {k: v for k, v in r.items() if k != "validation"} for r in results]})
+    else:
+        _print_results(results, f"Chargement « {source} » dans {wh}")
+    raise typer.Exit(_exit_code(results))
+
+
+@app.command()
+def quarantine(
+    source: Annotated[Optional[str], typer.Option("--source", help="Limiter à une source")] = None,
+    limit: Annotated[int, typer.Option(help="Nombre de lignes affichées (le JSON les donne toutes)")] = 50,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ce qui a été mis de côté, pourquoi, et depuis quel fichier et quelle ligne."""
+    if source and source not in SOURCES:
+        fail(f"source inconnue « {source} » : choisissez parmi {', '.join(SOURCES)}")
+    wh = warehouse_path(warehouse)
+    if not wh.exists():
+        fail(f"pas d'entrepôt à {wh} : lancez d'abord `vigie ingest` ou `vigie demo`")
+    from pipelines.warehouse import WarehouseBusy, connect
+
+    try:
+        con = connect(wh, read_only=True)
+    except WarehouseBusy as exc:
+        fail(str(exc))
+    where = "where source = ?" if source else ""
+    params = [source] if source else []
+    rows = con.execute(f"select source, file_path, line_number, reason_code, reason from quarantine {where} "
+                       f"order by source, file_path, line_number", params).fetchall()
+    by_reason = con.execute(f"select source, reason_code, count(*) from quarantine {where} group by all "
+                            f"order by 3 desc", params).fetchall()
+    con.close()
+    if as_json:
+        _emit_json({"count": len(rows), "by_reason": [dict(zip(("source", "reason_code", "count"), r)) for r in by_reason],
+                    "lines": [dict(zip(("source", "file_path", "line_number", "reason_code", "reason"), r)) for r in rows]})
+        return
+    if not rows:
+        console.print("Aucune ligne en quarantaine.")
+        return
+    summary = Table(title=f"Lignes en quarantaine : {len(rows)}")
+    for col in ("source", "motif", "lignes"):
+        summary.add_column(col)
+    for s, code, n in by_reason:
+        summary.add_row(s, code, str(n))
+    console.print(summary)
+    detail = Table(title=f"Détail ({min(limit, len(rows))} premières)")
+    for col in ("source", "fichier", "ligne", "motif", "raison"):
+        detail.add_column(col, overflow="fold")
+    for s, fp, ln, code, reason in rows[:limit]:
+        detail.add_row(s, Path(fp).name, str(ln), code, reason)
+    console.print(detail)
+
+
+@app.command()
+def demo(
+    households: Annotated[int, typer.Option(help="Nombre de ménages du Paris synthétique")] = 5000,
+    seed: Annotated[int, typer.Option(help="Graine du générateur (même graine, mêmes fichiers)")] = 0,
+    out: Annotated[Path, typer.Option(help="Dossier des fichiers synthétiques")] = DEFAULT_DEMO_DIR,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fabrique un Paris synthétique réaliste et le fait passer dans toute la chaîne."""
+    if households < 10:
+        fail("--households doit valoir au moins 10")
+    wh = warehouse_path(warehouse)
+    _reset_demo_warehouse(wh)
+    _mark_demo(wh)
+    data_dir = out / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    from flows.demo_flow import demo_flow
+
+    started = time.perf_counter()
+    if not as_json:
+        console.print(f"Paris synthétique : {households} ménages, graine {seed} -> {data_dir}")
+    result = demo_flow(str(data_dir), str(wh), households=households, seed=seed,
+                       progress=not as_json and console.is_terminal)
+    elapsed = time.perf_counter() - started
+    all_results = [r for rs in result["ingested"].values() for r in rs]
+    from pipelines.ingest.report import summarise
+
+    totals = summarise(all_results)
+    if as_json:
+        _emit_json({"warehouse": str(wh), "data_dir": str(data_dir), "seconds": round(elapsed, 1), "totals": totals,
+                    "files": [{k: v for k, v in r.items() if k != "validation"} for r in all_results]})
+    else:
+        table = Table(title=f"Démo terminée en {elapsed:.0f} s")
+        for col in ("source", "fichiers", "lues", "chargées", "écartées", "ignorées", "à vérifier"):
+            table.add_column(col, justify="left" if col == "source" else "right")
+        for source, rs in result["ingested"].items():
+            table.add_row(source, str(len(rs)), *(str(sum(r[k] for r in rs)) for k in
+                          ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")),
+                          str(sum(1 for r in rs if r["needs_attention"])))
+        console.print(table)
+        flagged = [r for r in all_results if "volume anormal" in r["message"] or "plus de" in r["message"]]
+        for r in flagged:
+            console.print(f"[yellow]À vérifier[/] {Path(r['file_path']).name} : {r['message']}")
+        console.print(f"Entrepôt : {wh}\nFichiers partenaires : {data_dir}\n"
+                      f"Lignes écartées : `vigie quarantine --warehouse {wh}`")
+    raise typer.Exit(1 if any(r["needs_attention"] for r in all_results) else 0)
+
+
+def _reset_demo_warehouse(wh: Path) -> None:
+    """The demo starts from an empty warehouse, but never erases one that holds real data."""
+    if not wh.exists():
+        return
+    from pipelines.warehouse import WarehouseBusy, connect, scalar
+
+    try:
+        con = connect(wh, read_only=True)
+    except WarehouseBusy as exc:
+        fail(str(exc))
+    try:
+        is_demo = scalar(con, "select count(*) from information_schema.tables where table_name = 'vigie_demo'")
+        empty = scalar(con, "select count(*) from ingest_log") == 0 if scalar(
+            con, "select count(*) from information_schema.tables where table_name = 'ingest_log'") else True
+    finally:
+        con.close()
+    if not (is_demo or empty):
+        fail(f"{wh} contient des données réelles : la démo ne l'écrase pas ; "
+             f"donnez-lui un autre entrepôt avec --warehouse")
+    for p in (wh, wh.with_name(wh.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+def _mark_demo(wh: Path) -> None:
+    from pipelines.warehouse import connect
+
+    con = connect(wh)
+    con.execute("create table if not exists vigie_demo as select current_timestamp as created_at")
+    con.close()
+
+
+if __name__ == "__main__":
+    app()
