@@ -1,0 +1,65 @@
+"""The `vigie` command as a user runs it: Prefect flows for real, exit codes, JSON, artifacts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vigie.cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def _run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ingest_exit_codes_and_json(prefect_harness, synthetic, tmp_path):
+    out, manifest = synthetic
+    wh = tmp_path / "w.duckdb"
+    clean = tmp_path / "cdp_clean.csv"
+    clean.write_text("num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;"
+                     "code_postal;loyer_mensuel_cc;montant_dette\n"
+                     "CDP-9;03/02/2025;SCI Horizon;prive_morale;DIALLO Aïcha;4 rue Myrha;75018;850,00;1 700,00\n",
+                     encoding="utf-8")
+    code, stdout, _ = _run("ingest", "cdp", clean, "--warehouse", wh, "--json")
+    assert code == 0
+    doc = json.loads(stdout)
+    assert doc["files"][0]["rows_loaded"] == 1 and doc["files"][0]["status"] == "loaded"
+    code, stdout, _ = _run("ingest", "cdp", clean, "--warehouse", wh, "--json")
+    assert code == 0 and json.loads(stdout)["files"][0]["status"] == "already_loaded"
+    # a whole folder with defects: loaded, but a person must look (exit 1)
+    code, stdout, _ = _run("ingest", "procedure", out / "procedure", "--warehouse", wh)
+    assert code == 1 and "quarantaine" in stdout
+    code, stdout, _ = _run("quarantine", "--source", "procedure", "--warehouse", wh, "--json")
+    assert code == 0 and json.loads(stdout)["count"] > 0
+    bad = tmp_path / "rapport.csv"
+    bad.write_bytes(b"%PDF-1.4\n")
+    code, _, stderr = _run("ingest", "cdp", bad, "--warehouse", wh)
+    assert code == 2 and "PDF" in stderr
+    code, _, stderr = _run("ingest", "cdpp", bad, "--warehouse", wh)
+    assert code == 2 and "source inconnue" in stderr
+
+
+def test_demo_runs_the_pipeline_and_publishes_artifacts(prefect_harness, tmp_path):
+    wh = tmp_path / "demo.duckdb"
+    code, stdout, _ = _run("demo", "--households", 150, "--seed", 3, "--out", tmp_path / "demo", "--warehouse", wh, "--json")
+    assert code in (0, 1)
+    doc = json.loads(stdout)
+    assert doc["totals"]["rows_loaded"] > 300
+    assert doc["totals"]["rows_read"] == (doc["totals"]["rows_loaded"] + doc["totals"]["rows_quarantined"]
+                                          + doc["totals"]["rows_skipped"])
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="ingest-")))
+    assert {a.key for a in artifacts} >= {"ingest-cdp", "ingest-bailleur", "ingest-fsl", "ingest-procedure"}
+    # running the demo again on its own warehouse starts afresh; a real warehouse is never erased
+    real = tmp_path / "real.duckdb"
+    _run("ingest", "cdp", tmp_path / "demo" / "data" / "cdp", "--warehouse", real)
+    code, _, stderr = _run("demo", "--households", 50, "--out", tmp_path / "demo2", "--warehouse", real)
+    assert code == 2 and "données réelles" in stderr
