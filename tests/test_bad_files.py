@@ -86,3 +86,22 @@ def test_missing_required_column_names_it(tmp_path, fresh_warehouse):
     con.close()
     assert res.status == "rejected"
     assert "locataire_nom" in res.message and "code_postal" in res.message
+
+
+def test_hostile_header_names_never_reach_sql(tmp_path, fresh_warehouse):
+    """A column named like an SQL injection is kept aside as data, nothing else happens."""
+    f = tmp_path / "cdp.csv"
+    hostile = 'x"; drop table quarantine; --'
+    f.write_text(f"num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;code_postal;"
+                 f"loyer_mensuel_cc;montant_dette;\"{hostile.replace(chr(34), chr(34) * 2)}\";o'brien\n"
+                 "CDP-1;01/02/2025;SCI A;social;NOM Prénom;1 rue X;75001;500;10;v1;v2\n", encoding="utf-8")
+    con = connect(fresh_warehouse)
+    res = ingest_file(con, "cdp", f)
+    extra = con.execute("select extra_columns from staging_cdp").fetchall()[0][0]
+    tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    con.close()
+    assert res.status == "loaded" and res.rows_loaded == 1
+    assert "quarantine" in tables
+    import json
+
+    assert json.loads(extra) == {hostile: "v1", "o'brien": "v2"}

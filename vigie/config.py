@@ -13,6 +13,10 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_WAREHOUSE = Path("warehouse") / "vigie.duckdb"
 DEFAULT_DEMO_DIR = Path("out") / "demo"
 
+# Great Expectations re-checks loaded lines on pandas at ~0.1 M rows/s; past this many
+# lines in one call it checks a seeded random sample of them (the SQL row rules check all).
+GX_ROW_SAMPLE = 50_000
+
 # An xlsx whose parts would inflate past this is refused (zip bombs).
 MAX_XLSX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 

@@ -16,11 +16,12 @@ import duckdb
 import pandas as pd
 
 from pipelines.contracts import Contract, load_contract, sql_str
-from pipelines.ingest.read import FileShape, UnreadableFile, read_records
-from pipelines.ingest.rules import row_rules, typed_expr
+from pipelines.ingest.read import FileShape, UnreadableFile, fill_raw_lines, read_records
+from pipelines.ingest.rules import helper_expr, helper_ident, row_rules, typed_expr
 from pipelines.validate import (ExpectationOutcome, expected_min_rows, future_date_columns,
                                 validate_files, validate_rows)
 from pipelines.warehouse import first_row, scalar, staging_table
+from vigie.config import GX_ROW_SAMPLE
 
 
 @dataclass
@@ -60,39 +61,49 @@ def _log(con, ingest_id: int, contract: Contract, res: IngestResult) -> None:
          res.file_format, contract.version, datetime.now()])
 
 
+def skip_reason_sql(shape: FileShape) -> str:
+    """'blank_line', 'total_line' or NULL for a line of `_rec`, from its first non-empty field."""
+    first = "coalesce(" + ", ".join(f"nullif(trim(c{i}), '')" for i in range(1, len(shape.header) + 1)) + ")"
+    return (f"(case when {first} is null then 'blank_line' "
+            f"when starts_with(lower({first}), 'total') then 'total_line' end)")
+
+
 def _typed_select(contract: Contract, shape: FileShape, as_of: date) -> str:
-    """SQL over `_rec` giving raw and typed columns, the row's reason codes and reasons."""
-    allow_serial = shape.kind == "xlsx"
+    """SQL over `_rec` (ln, raw, shape_bad, c1..cN): one row per data line that is not blank nor TOTAL,
+    with typed columns, `bad`, and for bad lines their reason codes and sentences."""
     n_header = len(shape.header)
+    delim = sql_str(shape.delimiter or ";")
     raw_cols = []
     for col in contract.columns:
         idx = shape.mapping.get(col.name)
-        value = f"nullif(trim(fields[{idx}]), '')" if idx else "cast(null as varchar)"
+        value = f"nullif(trim(c{idx}), '')" if idx else "cast(null as varchar)"
         raw_cols.append(f"{value} as {col.raw_ident}")
-    extra = ("json_object(" + ", ".join(f"{sql_str(name)}, fields[{idx}]" for name, idx in shape.extras) + ")"
+    extra = ("json_object(" + ", ".join(f"{sql_str(name)}, c{idx}" for name, idx in shape.extras) + ")"
              if shape.extras else "cast(null as json)")
-    typed_cols = [f"{typed_expr(col, allow_serial)} as {col.ident}" for col in contract.columns]
+    helpers = [f"{helper_expr(c)} as {helper_ident(c)}" for c in contract.columns if helper_expr(c)]
+    typed_cols = [f"{typed_expr(col, shape.kind == 'xlsx')} as {col.ident}" for col in contract.columns]
     rules = row_rules(contract, as_of)
-    shape_rule = (f"len(fields) < {n_header} or (len(fields) > {n_header} and "
-                  f"len(list_filter(fields[{n_header + 1}:], lambda x: trim(x) <> '')) > 0)")
-    codes = ", ".join([f"case when {shape_rule} then 'bad_row_shape' end"] +
+    shape_reason = (f"'plus de champs que les {n_header} colonnes de l''en-tête : "
+                    f"séparateur non protégé par des guillemets ?'")
+    any_bad = " or ".join(["shape_bad"] + [f"coalesce({r.fails_sql}, false)" for r in rules])
+    codes = ", ".join(["case when shape_bad then 'bad_row_shape' end"] +
                       [f"case when {r.fails_sql} then {sql_str(r.code)} end" for r in rules])
-    reasons = ", ".join(
-        [f"case when {shape_rule} then 'nombre de champs (' || len(fields) || ') différent de l''en-tête ({n_header}) : "
-         f"séparateur non protégé par des guillemets ?' end"] +
-        [f"case when {r.fails_sql} then {r.reason_sql} end" for r in rules])
-    first_field = "lower(trim(coalesce(list_filter(fields, lambda x: trim(x) <> '')[1], '')))"
+    reasons = ", ".join([f"case when shape_bad then {shape_reason} end"] +
+                        [f"case when {r.fails_sql} then {r.reason_sql} end" for r in rules])
+    typed_names = ", ".join(c.ident for c in contract.columns)
     return f"""
         with src as (
-            select ln, raw, fields, {', '.join(raw_cols)}, {extra} as extra_columns,
-                   case when len(list_filter(fields, lambda x: trim(x) <> '')) = 0 then 'blank_line'
-                        when starts_with({first_field}, 'total') then 'total_line' end as skip_reason
+            select ln, raw, shape_bad, {', '.join(raw_cols)}, {extra} as extra_columns
             from _rec
+            where {skip_reason_sql(shape)} is null
         ),
-        typed as (select *, {', '.join(typed_cols)} from src where skip_reason is null)
-        select *, list_filter([{codes}], lambda x: x is not null) as reason_codes,
-                  list_filter([{reasons}], lambda x: x is not null) as reasons
-        from typed"""
+        prep as (select *{''.join(', ' + h for h in helpers)} from src),
+        typed as (select *, {', '.join(typed_cols)} from prep),
+        flagged as (select *, ({any_bad}) as bad from typed)
+        select ln, bad, case when bad then raw end as raw, extra_columns, {typed_names},
+               case when bad then list_filter([{codes}], lambda x: x is not null) end as reason_codes,
+               case when bad then list_filter([{reasons}], lambda x: x is not null) end as reasons
+        from flagged"""
 
 
 def _source_key_sql(contract: Contract) -> str:
@@ -108,7 +119,7 @@ def _previous_volume(con, contract: Contract) -> int | None:
     """Rows loaded by the previous batch of the same partner (same landlord for `bailleur`)."""
     table = staging_table(contract.source)
     if contract.volume_group:
-        group = scalar(con, f'select any_value("{contract.volume_group}") from _typed where len(reason_codes) = 0')
+        group = scalar(con, f'select any_value("{contract.volume_group}") from _typed where not bad')
         row = first_row(con,
             f'select ingest_id, count(*) from {table} where "{contract.volume_group}" = ? '
             f"group by ingest_id order by ingest_id desc limit 1", [group])
@@ -119,25 +130,26 @@ def _previous_volume(con, contract: Contract) -> int | None:
 
 
 def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_str: str,
-                as_of: date) -> IngestResult:
+                as_of: date, data: bytes) -> IngestResult:
     con.execute(f"create or replace temp table _typed as {_typed_select(contract, shape, as_of)}")
     rows_read = scalar(con, "select count(*) from _rec")
+    if shape.kind == "csv":
+        fill_raw_lines(con, "_typed", "bad and raw is null", data, shape.encoding)
     src, fp = sql_str(contract.source), sql_str(path_str)
     con.execute(f"""
         insert into quarantine
         select {ingest_id}, {src}, {fp}, ln, raw, reason_codes[1], array_to_string(reasons, ' ; '), reason_codes
-        from _typed where len(reason_codes) > 0""")
+        from _typed where bad""")
     con.execute(f"""
         insert into skipped_lines
-        select {ingest_id}, {src}, {fp}, ln,
-               case when len(list_filter(fields, lambda x: trim(x) <> '')) = 0 then 'blank_line' else 'total_line' end
+        select {ingest_id}, {src}, {fp}, ln, {skip_reason_sql(shape)}
         from _rec anti join _typed using (ln)""")
     min_rows = expected_min_rows(_previous_volume(con, contract), contract.min_volume_ratio)
     cols = ", ".join(c.ident for c in contract.columns)
     con.execute(f"""
         insert into {staging_table(contract.source)}
         select {ingest_id}, {fp}, ln, {_source_key_sql(contract)}, {cols}, extra_columns
-        from _typed where len(reason_codes) = 0""")
+        from _typed where not bad""")
     loaded = scalar(con, f"select count(*) from {staging_table(contract.source)} where ingest_id = {ingest_id}")
     quarantined = scalar(con, f"select count(*) from quarantine where ingest_id = {ingest_id}")
     res = IngestResult(path_str, contract.source, "loaded", rows_read, loaded, quarantined,
@@ -168,10 +180,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: 
         _log(con, _next_id(con), contract, res)
         return res
     ingest_id = _next_id(con)
+    try:
+        # reading fills connection-local temporary tables only: the warehouse is not touched yet
+        shape = read_records(con, path, data, contract)
+    except UnreadableFile as exc:
+        res.message = exc.message
+        _log(con, ingest_id, contract, res)
+        _drop_temporary(con)
+        return res
     con.execute("begin transaction")
     try:
-        shape = read_records(con, path, data, contract)
-        loaded = _load_batch(con, contract, shape, ingest_id, str(path), as_of)
+        loaded = _load_batch(con, contract, shape, ingest_id, str(path), as_of, data)
         loaded.sha256 = res.sha256
         if loaded.rows_quarantined:
             loaded.message = (f"{loaded.rows_quarantined} ligne(s) mise(s) en quarantaine : "
@@ -179,18 +198,18 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: 
             loaded.needs_attention = True
         _log(con, ingest_id, contract, loaded)
         con.execute("commit")
-        res = loaded
-    except UnreadableFile as exc:
-        con.execute("rollback")
-        res.message = exc.message
-        _log(con, ingest_id, contract, res)
     except BaseException:
         con.execute("rollback")
         raise
     finally:
-        for t in ("_rec", "_typed"):
-            con.execute(f"drop table if exists {t}")
-    return res
+        _drop_temporary(con)
+    return loaded
+
+
+def _drop_temporary(con) -> None:
+    con.execute("drop view if exists _rec")
+    for t in ("_typed", "_parsed", "_lines", "_fields"):
+        con.execute(f"drop table if exists {t}")
 
 
 def validate_loaded(con: duckdb.DuckDBPyConnection, source: str, results: list[IngestResult],
@@ -206,7 +225,10 @@ def validate_loaded(con: duckdb.DuckDBPyConnection, source: str, results: list[I
     ids = ", ".join(str(r.ingest_id) for r in loaded)
     table = staging_table(source)
     cols = ", ".join(c.ident for c in contract.columns)
-    rows = con.sql(f"select ingest_id, line_number, {cols} from {table} where ingest_id in ({ids})").to_arrow_table().to_pandas()
+    total = sum(r.rows_loaded for r in loaded)
+    sample = f" using sample reservoir({GX_ROW_SAMPLE} rows) repeatable (7)" if total > GX_ROW_SAMPLE else ""
+    rows = con.sql(f"select ingest_id, line_number, {cols} from {table} where ingest_id in ({ids}){sample}"
+                   ).to_arrow_table().to_pandas()
     row_outcomes = validate_rows(rows, contract, as_of)
     dates = future_date_columns(contract)
     maxes = "".join(f', max(year("{d}") * 10000 + month("{d}") * 100 + day("{d}")) as "max_{d}"' for d in dates)
@@ -225,7 +247,8 @@ def validate_loaded(con: duckdb.DuckDBPyConnection, source: str, results: list[I
         if refused:
             _quarantine_refused(con, contract, refused)
         for r in loaded:
-            _record_validation(con, contract, r, row_outcomes, batch_outcomes, refused)
+            _record_validation(con, contract, r, row_outcomes, batch_outcomes, refused,
+                               int((rows["ingest_id"] == r.ingest_id).sum()))
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -246,7 +269,8 @@ def _quarantine_refused(con, contract: Contract, refused: dict[tuple, list[str]]
     con.execute("drop table _refused")
 
 
-def _record_validation(con, contract: Contract, r: IngestResult, row_outcomes, batch_outcomes, refused) -> None:
+def _record_validation(con, contract: Contract, r: IngestResult, row_outcomes, batch_outcomes, refused,
+                       checked: int) -> None:
     moved = sum(1 for (i, _ln) in refused if i == r.ingest_id)
     r.rows_loaded -= moved
     r.rows_quarantined += moved
@@ -267,7 +291,7 @@ def _record_validation(con, contract: Contract, r: IngestResult, row_outcomes, b
     r.message = " ; ".join(messages)
     r.needs_attention = r.needs_attention or not success
     r.validation = [o.as_dict() for o in row_outcomes + batch_outcomes]
-    own = [{"expectation": o.expectation, "column": o.column, "level": o.level,
+    own = [{"rows_checked_by_row_suite": checked}] + [{"expectation": o.expectation, "column": o.column, "level": o.level,
             "success": not any(u[0] == r.ingest_id for u in o.unexpected) if o.level == "row"
             else (r.file_path,) not in o.unexpected}
            for o in row_outcomes + batch_outcomes]

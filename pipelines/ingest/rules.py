@@ -34,58 +34,67 @@ def _in_list(values) -> str:
     return "(" + ", ".join(sql_str(v) for v in values) + ")"
 
 
+def helper_ident(col: Column) -> str:
+    """A cleaned form of the raw text, computed once per row before typing."""
+    return f'"_clean_{col.name}"'
+
+
+def helper_expr(col: Column) -> str | None:
+    raw = col.raw_ident
+    if col.kind == "amount":  # no euro sign, no kind of space
+        return (f"replace(replace(replace(replace({raw}, '€', ''), ' ', ''), chr(160), ''), chr(8239), '')")
+    if col.kind == "enum":
+        return f"replace(replace(lower(strip_accents({raw})), ' ', '_'), '-', '_')"
+    if col.kind == "boolean":
+        return f"lower(strip_accents({raw}))"
+    return None
+
+
 def _date_sql(raw: str, col: Column, allow_serial: bool) -> str:
-    serial = (
-        f"when regexp_full_match({raw}, '\\d{{5}}(\\.0+)?') "
-        f"then (date '1899-12-30' + cast(cast({raw} as double) as integer))"
-        if allow_serial else ""
-    )
+    # dispatch on length: '%Y' alone would read the 71 of 12/03/71 as the year 71
     short = f"try_strptime({raw}, '%d/%m/%y')::date"
     if col.two_digit_year_past:  # a birth date written 12/03/71 is 1971, never 2071
         short = f"(case when {short} > current_date then ({short} - interval 100 year)::date else {short} end)"
+    serial = (f"when 5 then (case when regexp_full_match({raw}, '\\d{{5}}') "
+              f"then date '1899-12-30' + cast({raw} as integer) end) " if allow_serial else "")
     return (
-        f"(case when regexp_full_match({raw}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{4}}') "
-        f"then try_strptime({raw}, '%d/%m/%Y')::date "
-        f"when regexp_full_match({raw}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{2}}') then {short} "
-        f"when regexp_full_match({raw}, '\\d{{4}}-\\d{{2}}-\\d{{2}}([ T]00:00(:00)?)?') "
-        f"then try_strptime(left({raw}, 10), '%Y-%m-%d')::date "
-        f"{serial} end)"
+        f"(case length({raw}) "
+        f"when 10 then coalesce(try_strptime({raw}, '%d/%m/%Y'), try_strptime({raw}, '%Y-%m-%d'))::date "
+        f"when 8 then (case when {raw}[3] = '/' and {raw}[6] = '/' then {short} "
+        f"else try_strptime({raw}, '%d/%m/%Y')::date end) "
+        f"when 9 then try_strptime({raw}, '%d/%m/%Y')::date "
+        f"when 19 then try_strptime(left({raw}, 10), '%Y-%m-%d')::date "
+        f"{serial}end)"
     )
 
 
-def _amount_sql(raw: str) -> str:
-    # drop the euro sign and every kind of space, then read the decimal separator:
-    # a comma is decimal (dots are thousands); dots alone in groups of three are thousands.
-    s = f"regexp_replace({raw}, '[€\\s\\x{{00A0}}\\x{{202F}}]|EUR', '', 'g')"
+def _amount_sql(clean: str) -> str:
+    # a comma is the decimal mark (dots are thousands); a dot before the last three digits is thousands
     return (
-        f"(case when contains({s}, ',') then try_cast(replace(replace({s}, '.', ''), ',', '.') as decimal(14,2)) "
-        f"when regexp_full_match({s}, '-?\\d{{1,3}}(\\.\\d{{3}})+') then try_cast(replace({s}, '.', '') as decimal(14,2)) "
-        f"else try_cast({s} as decimal(14,2)) end)"
+        f"(case when contains({clean}, ',') then try_cast(replace(replace({clean}, '.', ''), ',', '.') as decimal(14,2)) "
+        f"when substr({clean}, -4, 1) = '.' then try_cast(replace({clean}, '.', '') as decimal(14,2)) "
+        f"else try_cast({clean} as decimal(14,2)) end)"
     )
 
 
 def _integer_sql(raw: str) -> str:
-    return (f"(case when regexp_full_match({raw}, '-?\\d+(\\.0+)?') "
-            f"then try_cast(try_cast({raw} as double) as integer) end)")
-
-
-def _enum_key(raw: str) -> str:
-    return f"regexp_replace(lower(strip_accents({raw})), '[\\s\\-]+', '_', 'g')"
+    # '3' or '3.0' (Excel), never '3.5' rounded to 4
+    return (f"(case when not contains({raw}, '.') then try_cast({raw} as integer) "
+            f"when regexp_full_match({raw}, '-?\\d+\\.0+') then try_cast(split_part({raw}, '.', 1) as integer) end)")
 
 
 def typed_expr(col: Column, allow_serial_dates: bool) -> str:
-    raw = col.raw_ident
+    raw, clean = col.raw_ident, helper_ident(col)
     if col.kind == "date":
         return _date_sql(raw, col, allow_serial_dates)
     if col.kind == "amount":
-        return _amount_sql(raw)
+        return _amount_sql(clean)
     if col.kind == "integer":
         return _integer_sql(raw)
     if col.kind == "boolean":
-        key = f"lower(strip_accents({raw}))"
-        return f"(case when {key} in {_in_list(BOOL_TRUE)} then true when {key} in {_in_list(BOOL_FALSE)} then false end)"
+        return f"(case when {clean} in {_in_list(BOOL_TRUE)} then true when {clean} in {_in_list(BOOL_FALSE)} then false end)"
     if col.kind == "enum":
-        return f"(case when {_enum_key(raw)} in {_in_list(col.values)} then {_enum_key(raw)} end)"
+        return f"(case when {clean} in {_in_list(col.values)} then {clean} end)"
     if col.kind == "postal_code_paris":
         return f"(case when {raw} in {_in_list(PARIS_POSTAL_CODES)} then {raw} end)"
     return raw
