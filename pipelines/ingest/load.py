@@ -61,27 +61,41 @@ def _log(con, ingest_id: int, contract: Contract, res: IngestResult) -> None:
          res.file_format, contract.version, datetime.now()])
 
 
-def skip_reason_sql(shape: FileShape) -> str:
-    """'blank_line', 'total_line' or NULL for a line of `_rec`, from its first non-empty field."""
-    first = "coalesce(" + ", ".join(f"nullif(trim(c{i}), '')" for i in range(1, len(shape.header) + 1)) + ")"
+def _as_text(shape: FileShape, idx: int, native: dict[int, str]) -> str:
+    return f"cast(c{idx} as varchar)" if idx in native else f"c{idx}"
+
+
+def skip_reason_sql(shape: FileShape, native: dict[int, str]) -> str:
+    """'blank_line', 'total_line' or NULL for a line, from its first non-empty field."""
+    first = "coalesce(" + ", ".join(f"nullif(trim({_as_text(shape, i, native)}), '')"
+                                    for i in range(1, len(shape.header) + 1)) + ")"
     return (f"(case when {first} is null then 'blank_line' "
             f"when starts_with(lower({first}), 'total') then 'total_line' end)")
 
 
-def _typed_select(contract: Contract, shape: FileShape, as_of: date) -> str:
-    """SQL over `_rec` (ln, raw, shape_bad, c1..cN): one row per data line that is not blank nor TOTAL,
-    with typed columns, `bad`, and for bad lines their reason codes and sentences."""
+def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str = "_rec",
+                  native_by_name: dict[str, str] | None = None) -> str:
+    """SQL over `source` (ln, raw, shape_bad, c1..cN): one row per data line that is not blank nor
+    TOTAL, with typed columns, `bad`, and for bad lines their reason codes and sentences. Columns in
+    `native_by_name` arrive already typed by DuckDB's reader; the others are text typed here."""
+    native_by_name = native_by_name or {}
+    native = {shape.mapping[name]: t for name, t in native_by_name.items()}
     n_header = len(shape.header)
-    delim = sql_str(shape.delimiter or ";")
-    raw_cols = []
+    raw_cols, native_cols = [], []
     for col in contract.columns:
         idx = shape.mapping.get(col.name)
-        value = f"nullif(trim(c{idx}), '')" if idx else "cast(null as varchar)"
-        raw_cols.append(f"{value} as {col.raw_ident}")
+        if idx in native:
+            raw_cols.append(f"cast(c{idx} as varchar) as {col.raw_ident}")
+            native_cols.append(f'c{idx} as "_native_{col.name}"')
+        else:
+            value = f"nullif(trim(c{idx}), '')" if idx else "cast(null as varchar)"
+            raw_cols.append(f"{value} as {col.raw_ident}")
     extra = ("json_object(" + ", ".join(f"{sql_str(name)}, c{idx}" for name, idx in shape.extras) + ")"
              if shape.extras else "cast(null as json)")
-    helpers = [f"{helper_expr(c)} as {helper_ident(c)}" for c in contract.columns if helper_expr(c)]
-    typed_cols = [f"{typed_expr(col, shape.kind == 'xlsx')} as {col.ident}" for col in contract.columns]
+    helpers = [f"{helper_expr(c)} as {helper_ident(c)}" for c in contract.columns
+               if helper_expr(c) and c.name not in native_by_name]
+    typed_cols = [(f'"_native_{col.name}"' if col.name in native_by_name else typed_expr(col, shape.kind == "xlsx"))
+                  + f" as {col.ident}" for col in contract.columns]
     rules = row_rules(contract, as_of)
     shape_reason = (f"'plus de champs que les {n_header} colonnes de l''en-tête : "
                     f"séparateur non protégé par des guillemets ?'")
@@ -93,9 +107,9 @@ def _typed_select(contract: Contract, shape: FileShape, as_of: date) -> str:
     typed_names = ", ".join(c.ident for c in contract.columns)
     return f"""
         with src as (
-            select ln, raw, shape_bad, {', '.join(raw_cols)}, {extra} as extra_columns
-            from _rec
-            where {skip_reason_sql(shape)} is null
+            select ln, raw, shape_bad, {', '.join(raw_cols + native_cols)}, {extra} as extra_columns
+            from {source}
+            where {skip_reason_sql(shape, native)} is null
         ),
         prep as (select *{''.join(', ' + h for h in helpers)} from src),
         typed as (select *, {', '.join(typed_cols)} from prep),
@@ -131,8 +145,12 @@ def _previous_volume(con, contract: Contract) -> int | None:
 
 def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_str: str,
                 as_of: date, data: bytes) -> IngestResult:
-    con.execute(f"create or replace temp table _typed as {_typed_select(contract, shape, as_of)}")
-    rows_read = scalar(con, "select count(*) from _rec")
+    # the lines read: the fast reader's (some columns typed natively) and the exact path's (all text)
+    inputs = [("_rec", shape.native)] + ([(shape.slow_table, {})] if shape.slow_table else [])
+    con.execute(f"create or replace temp table _typed as {_typed_select(contract, shape, as_of, *inputs[0])}")
+    for table, native in inputs[1:]:
+        con.execute(f"insert into _typed {_typed_select(contract, shape, as_of, table, native)}")
+    rows_read = sum(scalar(con, f"select count(*) from {table}") for table, _ in inputs)
     if shape.kind == "csv":
         fill_raw_lines(con, "_typed", "bad and raw is null", data, shape.encoding)
     src, fp = sql_str(contract.source), sql_str(path_str)
@@ -140,10 +158,12 @@ def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_
         insert into quarantine
         select {ingest_id}, {src}, {fp}, ln, raw, reason_codes[1], array_to_string(reasons, ' ; '), reason_codes
         from _typed where bad""")
-    con.execute(f"""
-        insert into skipped_lines
-        select {ingest_id}, {src}, {fp}, ln, {skip_reason_sql(shape)}
-        from _rec anti join _typed using (ln)""")
+    for table, native in inputs:
+        by_index = {shape.mapping[name]: t for name, t in native.items()}
+        con.execute(f"""
+            insert into skipped_lines
+            select {ingest_id}, {src}, {fp}, ln, {skip_reason_sql(shape, by_index)}
+            from {table} t anti join _typed using (ln)""")
     min_rows = expected_min_rows(_previous_volume(con, contract), contract.min_volume_ratio)
     cols = ", ".join(c.ident for c in contract.columns)
     con.execute(f"""
@@ -207,8 +227,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: 
 
 
 def _drop_temporary(con) -> None:
-    con.execute("drop view if exists _rec")
-    for t in ("_typed", "_parsed", "_lines", "_fields"):
+    for v in ("_rec", "_fast"):
+        con.execute(f"drop view if exists {v}")
+    for t in ("_typed", "_parsed", "_lines", "_fields", "_rejects", "_rejects_scan", "_rejected", "_slow", "_tail"):
         con.execute(f"drop table if exists {t}")
 
 

@@ -11,6 +11,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class FileShape:
     mapping: dict[str, int] = field(default_factory=dict)   # contract column -> field index (1-based)
     extras: list[tuple[str, int]] = field(default_factory=list)  # unknown header -> field index
     text_path: Path | None = None  # UTF-8 file DuckDB reads (the original or a transcoded copy)
+    native: dict[str, str] = field(default_factory=dict)  # contract column -> SQL type DuckDB typed itself
+    slow_table: str | None = None  # lines the fast path left to the exact path (all text)
 
 
 def detect_encoding(data: bytes) -> str:
@@ -150,40 +153,99 @@ def _line_breaks(data: bytes) -> tuple[int, int, bool]:
     return body.count(b"\n") + 1, max(0, trailing - 1), inner_blank
 
 
-def csv_records(con, shape: FileShape, data: bytes, table: str = "_rec") -> None:
+def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: str = "_rec") -> None:
     """Fill `table` (ln, raw, shape_bad, c1..cN) from a UTF-8 CSV: one row per record after
     the header, N = the header's width. `raw` is filled later, and only for the lines set aside.
 
-    Fast path: DuckDB's own CSV parser, when line numbers can be proved to follow from the
-    record order (no blank line inside, no line break inside a field, every line of the
-    header's width). Otherwise an exact line-by-line path."""
+    Fast path: DuckDB's own CSV parser, typing natively the columns whose values (in a
+    sample) all have one plain format; lines it cannot type go to the exact path one by one.
+    Line numbers follow from record order when there is no blank line inside and no line
+    break inside a field; the counts prove it, else the whole file takes the exact path."""
     n = len(shape.header)
     lines, trailing_blank, inner_blank = _line_breaks(data)
-    if not inner_blank and lines > 1 and _fast_csv(con, shape, n, lines):
+    if not inner_blank and lines > 1 and _fast_csv(con, shape, n, lines, contract, data, table):
         if trailing_blank:  # blank lines at the end: rows of nothing, so that they are counted
-            con.execute(f"insert into _parsed (c1) select null from range({trailing_blank})")
-        # the table keeps the file's order (insertion order is preserved): rowid 0 is line 2
-        con.execute(f"create or replace temp view {table} as select rowid + 2 as ln, "
-                    f"cast(null as varchar) as raw, false as shape_bad, * from _parsed")
+            con.execute(f"insert into _tail select ln, null, false, {', '.join(['null'] * n)} "
+                        f"from range({lines + 1}, {lines + 1 + trailing_blank}) t(ln)")
         return
+    shape.native = {}
     _exact_csv(con, shape, n, table)
 
 
-def _fast_csv(con, shape: FileShape, n: int, lines: int) -> bool:
+_PLAIN = {
+    "%d/%m/%Y": re.compile(r"\d{2}/\d{2}/\d{4}"),
+    "%Y-%m-%d": re.compile(r"\d{4}-\d{2}-\d{2}"),
+    ",": re.compile(r"-?\d+(,\d{1,2})?"),
+    ".": re.compile(r"-?\d+(\.\d{1,2})?"),
+    "int": re.compile(r"-?\d{1,9}"),
+}
+
+
+def native_types(shape: FileShape, contract: Contract, data: bytes, encoding: str) -> tuple[dict[int, str], str, str]:
+    """Columns DuckDB can type itself, judged on the first lines: {field index: SQL type},
+    the date format and the decimal separator to give it. Anything unusual stays text."""
+    head = data[: 2 << 20].decode(encoding, errors="replace")
+    rows = list(csv.reader(io.StringIO(head), delimiter=shape.delimiter))[1:-1][:5000]
+    def values(idx):
+        return [r[idx - 1].strip() for r in rows if len(r) >= idx and r[idx - 1].strip()]
+    def all_match(vals, key):
+        return bool(vals) and all(_PLAIN[key].fullmatch(v) for v in vals)
+    by_kind: dict[str, list] = {"date": [], "amount": [], "integer": []}
+    for col in contract.columns:
+        idx = shape.mapping.get(col.name)
+        if idx and col.kind in by_kind:
+            by_kind[col.kind].append((idx, values(idx)))
+    native: dict[int, str] = {}
+    date_fmt = max(("%d/%m/%Y", "%Y-%m-%d"), key=lambda f: sum(all_match(v, f) for _, v in by_kind["date"]))
+    for idx, vals in by_kind["date"]:
+        if all_match(vals, date_fmt):
+            native[idx] = "DATE"
+    decimal = max((",", "."), key=lambda f: sum(all_match(v, f) for _, v in by_kind["amount"]))
+    for idx, vals in by_kind["amount"]:
+        if all_match(vals, decimal):
+            native[idx] = "DECIMAL(14,2)"
+    for idx, vals in by_kind["integer"]:
+        if all_match(vals, "int"):
+            native[idx] = "INTEGER"
+    return native, date_fmt, decimal
+
+
+def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, data: bytes, table: str) -> bool:
     path = sql_str(str(shape.text_path))
-    cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in _cols(n)) + "}"
+    native, date_fmt, decimal = native_types(shape, contract, data, shape.encoding or "utf-8")
+    cols = "{" + ", ".join(f"'c{i}': '{native.get(i, 'VARCHAR')}'" for i in range(1, n + 1)) + "}"
+    for t in ("_rejects", "_rejects_scan"):
+        con.execute(f"drop table if exists {t}")
     try:
         con.execute(f"""
             create or replace temp table _parsed as
             select * from read_csv({path}, columns={cols}, delim={sql_str(shape.delimiter)}, quote='"', escape='"',
                                    header=false, skip=1, auto_detect=false, strict_mode=true, null_padding=true,
-                                   ignore_errors=true, all_varchar=true)""")
+                                   dateformat={sql_str(date_fmt)}, decimal_separator={sql_str(decimal)},
+                                   store_rejects=true, rejects_table='_rejects', rejects_scan='_rejects_scan')""")
     except Exception:  # DuckDB refuses some shapes (a line break inside a quoted field): exact path
         return False
-    if scalar(con, "select count(*) from _parsed") == lines - 1:
-        return True
-    con.execute("drop table _parsed")
-    return False
+    con.execute("create or replace temp table _rejected as select line, any_value(csv_line) as raw, "
+                "row_number() over (order by line) as j from _rejects group by line")
+    accepted, rejected = scalar(con, "select count(*) from _parsed"), scalar(con, "select count(*) from _rejected")
+    if accepted + rejected != lines - 1:
+        con.execute("drop table _parsed")
+        return False
+    shape.native = {name: native[idx] for name, idx in shape.mapping.items() if idx in native}
+    # accepted record k (0-based) sits after the rejected lines whose record index is smaller
+    ln = "k + 2" if not rejected else "k + 2 + coalesce(r.j, 0)"
+    join = "" if not rejected else \
+        "asof left join (select j, line - 2 - (j - 1) as a from _rejected) r on p.k >= r.a"
+    con.execute(f"create or replace temp view _fast as select {ln} as ln, cast(null as varchar) as raw, "
+                f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from _parsed) p {join}")
+    # rejected lines: the exact path, from their text
+    con.execute("create or replace temp table _fields as select line as ln, raw, "
+                f"{_split_fields_sql(shape.delimiter)} as fields from _rejected")
+    con.execute(f"create or replace temp table _slow as {_columns_from_fields(n)}")
+    con.execute(f"create or replace temp table _tail as select * from _slow limit 0")
+    con.execute(f"create or replace temp view {table} as select * from _fast")
+    shape.slow_table = "(select * from _slow union all by name select * from _tail)"
+    return True
 
 
 def _exact_csv(con, shape: FileShape, n: int, table: str) -> None:
@@ -215,23 +277,24 @@ def _exact_csv(con, shape: FileShape, n: int, table: str) -> None:
             select min(ln) as ln, string_agg(line, chr(10) order by ln) as raw from g group by rid"""
     else:
         records = "select ln, line as raw from _lines where ln > 1"
-    dq = sql_str(d)
-    # Fields of a line with quotes: mask the delimiters inside quoted pieces (every second piece
-    # between '"'), split, then unquote; plain string functions, several times faster than a regex.
-    masked = (f"array_to_string(list_transform(string_split(raw, '\"'), lambda x, i: "
-              f"case when i % 2 = 0 then replace(x, {dq}, chr(30)) else x end), '\"')")
-    unquote = ("lambda x: replace(case when length(x) >= 2 and starts_with(x, '\"') and ends_with(x, '\"') "
-               f"then replace(x[2:-2], '\"\"', '\"') else x end, chr(30), {dq})")
-    con.execute(f"""
-        create or replace temp table _fields as
-        select ln, raw,
-          case when contains(raw, '"') then list_transform(string_split({masked}, {dq}), {unquote})
-          else string_split(raw, {dq}) end as fields
-        from ({records})""")
+    con.execute(f"create or replace temp table _fields as select ln, raw, {_split_fields_sql(d)} as fields "
+                f"from ({records})")
     con.execute(f"create or replace temp table _parsed as {_columns_from_fields(n)}")
     con.execute(f"create or replace temp view {table} as select * from _parsed")
     con.execute("drop table _lines")
     con.execute("drop table _fields")
+
+
+def _split_fields_sql(delimiter: str) -> str:
+    """Fields of `raw`. A line with quotes: mask the delimiters inside quoted pieces (every second
+    piece between '"'), split, then unquote; plain string functions, several times faster than a regex."""
+    dq = sql_str(delimiter)
+    masked = (f"array_to_string(list_transform(string_split(raw, '\"'), lambda x, i: "
+              f"case when i % 2 = 0 then replace(x, {dq}, chr(30)) else x end), '\"')")
+    unquote = ("lambda x: replace(case when length(x) >= 2 and starts_with(x, '\"') and ends_with(x, '\"') "
+               f"then replace(x[2:-2], '\"\"', '\"') else x end, chr(30), {dq})")
+    return (f"case when contains(raw, '\"') then list_transform(string_split({masked}, {dq}), {unquote}) "
+            f"else string_split(raw, {dq}) end")
 
 
 def _columns_from_fields(n: int, source: str = "_fields") -> str:
@@ -347,6 +410,6 @@ def read_records(con, path: Path, data: bytes, contract: Contract, table: str = 
         return xlsx_records(con, path, contract, table)
     with tempfile.TemporaryDirectory(prefix="vigie-") as tmp:
         shape = sniff_csv(path, data, contract, Path(tmp))
-        csv_records(con, shape, data, table)
+        csv_records(con, shape, data, contract, table)
     shape.text_path = None
     return shape
