@@ -1,12 +1,17 @@
-"""Great Expectations on each loaded batch, with the suite derived from the source's contract.
+"""Great Expectations on each loaded batch, with suites derived from the source's contract.
 
-The row rules of the contract decide, in SQL, which lines are quarantined (fast, every
-line). Great Expectations then validates the batch that was loaded, independently,
-with the same contract turned into expectations: row-level expectations name any line
-that got through anyway (those lines are then quarantined), and batch-level ones flag a
-suspicious file (half the usual volume, a date in the future). GX cannot read DuckDB
-tables today (STYLE.md), so the batch reaches it as a pandas frame; dates are given as
-yyyymmdd integers so that bounds compare without type surprises.
+The contract's row rules decide, in SQL, which lines are quarantined (every line, fast).
+Great Expectations then validates what was loaded, independently, with the same
+contract turned into two suites:
+
+- the row suite, on the loaded lines (all of them up to GX_ROW_SAMPLE lines in one call,
+  a seeded random sample beyond): it names any line that got through anyway, and that
+  line is then quarantined;
+- the batch suite, on one row per file: volume against the partner's previous file,
+  share of lines set aside, no date in the future.
+
+GX cannot read DuckDB tables today (STYLE.md), so batches reach it as pandas frames;
+dates are given as yyyymmdd numbers so that bounds compare without type surprises.
 """
 from __future__ import annotations
 

@@ -22,20 +22,31 @@ def staging_table(source: str) -> str:
 def staging_ddl(contract: Contract) -> str:
     cols = ",\n    ".join(f"{c.ident} {SQL_TYPES.get(c.kind, 'varchar')}" for c in contract.columns)
     return (f"create table if not exists {staging_table(contract.source)} (\n"
-            f"    ingest_id bigint not null,\n    file_path varchar not null,\n"
-            f"    line_number bigint not null,\n    source_key varchar not null,\n"
+            f"    ingest_id bigint not null,\n"
+            f"    line_number bigint not null,\n"
             f"    {cols},\n    extra_columns json\n)")
 
 
+def source_key_sql(contract: Contract) -> str:
+    """The record's key as INTERFACES.md writes it: fields joined by '|', dates as yyyy-mm-dd."""
+    parts = []
+    for name in contract.source_key:
+        col = contract.column(name)
+        parts.append(f"strftime({col.ident}, '%Y-%m-%d')" if col.kind == "date" else col.ident)
+    return "concat_ws('|', " + ", ".join(parts) + ")"
+
+
 def source_records_view(contracts: list[Contract]) -> str:
-    parts = [f"select '{c.source}' as source, source_key, file_path, line_number, ingest_id "
+    """Latest version of each key (staging tables keep every version; the file path is the log's)."""
+    parts = [f"select '{c.source}' as source, {source_key_sql(c)} as source_key, line_number, ingest_id "
              f"from {staging_table(c.source)}" for c in contracts]
     return ("create or replace view source_records as\n"
             "with versions as (\n    " + "\n    union all\n    ".join(parts) + "\n),\n"
             "latest as (\n    select *, row_number() over (partition by source, source_key "
             "order by ingest_id desc, line_number desc) as version_rank from versions\n)\n"
-            "select l.source, l.source_key, l.file_path, l.line_number, l.ingest_id, h.household_id\n"
-            "from latest l left join record_households h using (source, source_key)\n"
+            "select l.source, l.source_key, g.file_path, l.line_number, l.ingest_id, h.household_id\n"
+            "from latest l join ingest_log g on g.ingest_id = l.ingest_id\n"
+            "left join record_households h on h.source = l.source and h.source_key = l.source_key\n"
             "where version_rank = 1")
 
 

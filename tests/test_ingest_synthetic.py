@@ -60,7 +60,7 @@ def test_source_records_hold_the_latest_version_of_each_key(loaded, truth):
     clean = records[records["defect"] == ""]
     expected = clean.groupby("source")["source_key"].nunique().to_dict()
     got = dict(con.execute("select source, count(*) from source_records group by source").fetchall())
-    resent = con.execute("select count(*) from (select source_key from staging_cdp group by source_key having count(*) > 1)").fetchall()[0][0]
+    resent = con.execute("select count(*) from (select num_acte from staging_cdp group by num_acte having count(*) > 1)").fetchall()[0][0]
     con.close()
     assert got == expected
     assert resent > 0  # re-sent acts are kept as history in staging, once in source_records

@@ -7,6 +7,7 @@ rejected file is written after the rollback, so the data tables stay exactly as 
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -120,15 +121,6 @@ def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str
         from flagged"""
 
 
-def _source_key_sql(contract: Contract) -> str:
-    parts = []
-    for name in contract.source_key:
-        col = contract.column(name)
-        ident = col.ident
-        parts.append(f"strftime({ident}, '%Y-%m-%d')" if col.kind == "date" else ident)
-    return "concat_ws('|', " + ", ".join(parts) + ")"
-
-
 def _previous_volume(con, contract: Contract) -> int | None:
     """Rows loaded by the previous batch of the same partner (same landlord for `bailleur`)."""
     table = staging_table(contract.source)
@@ -168,7 +160,7 @@ def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_
     cols = ", ".join(c.ident for c in contract.columns)
     con.execute(f"""
         insert into {staging_table(contract.source)}
-        select {ingest_id}, {fp}, ln, {_source_key_sql(contract)}, {cols}, extra_columns
+        select {ingest_id}, ln, {cols}, extra_columns
         from _typed where not bad""")
     loaded = scalar(con, f"select count(*) from {staging_table(contract.source)} where ingest_id = {ingest_id}")
     quarantined = scalar(con, f"select count(*) from quarantine where ingest_id = {ingest_id}")
@@ -191,22 +183,26 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: 
         res.message = f"fichier illisible ({exc.strerror}) : vérifiez le chemin et les droits"
         _log(con, _next_id(con), contract, res)
         return res
-    res.sha256 = file_sha256(data)
+    ingest_id = _next_id(con)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(file_sha256, data)  # hashlib releases the GIL: hashing overlaps reading
+        shape, unreadable = None, None
+        try:
+            # reading fills connection-local temporary tables only: the warehouse is not touched yet
+            shape = read_records(con, path, data, contract)
+        except UnreadableFile as exc:
+            unreadable = exc
+        res.sha256 = digest.result()
     done = first_row(con, "select file_path from ingest_log where sha256 = ? and source = ? and status = 'loaded' limit 1",
                      [res.sha256, source])
-    if done:
-        res.status, res.needs_attention = "already_loaded", False
-        res.message = f"contenu déjà chargé (depuis {done[0]}) : rien n'a changé"
-        _log(con, _next_id(con), contract, res)
-        return res
-    ingest_id = _next_id(con)
-    try:
-        # reading fills connection-local temporary tables only: the warehouse is not touched yet
-        shape = read_records(con, path, data, contract)
-    except UnreadableFile as exc:
-        res.message = exc.message
-        _log(con, ingest_id, contract, res)
+    if done or unreadable:
         _drop_temporary(con)
+        if done:
+            res.status, res.needs_attention = "already_loaded", False
+            res.message = f"contenu déjà chargé (depuis {done[0]}) : rien n'a changé"
+        else:
+            res.message = unreadable.message
+        _log(con, ingest_id, contract, res)
         return res
     con.execute("begin transaction")
     try:
@@ -284,8 +280,9 @@ def _quarantine_refused(con, contract: Contract, refused: dict[tuple, list[str]]
     table = staging_table(contract.source)
     con.execute(f"""
         insert into quarantine
-        select s.ingest_id, {sql_str(contract.source)}, s.file_path, s.line_number, null, 'gx_expectation', r.reason, ['gx_expectation']
-        from {table} s join _refused r using (ingest_id, line_number)""")
+        select s.ingest_id, {sql_str(contract.source)}, g.file_path, s.line_number, cast(to_json(s) as varchar),
+               'gx_expectation', r.reason, ['gx_expectation']
+        from {table} s join _refused r using (ingest_id, line_number) join ingest_log g using (ingest_id)""")
     con.execute(f"delete from {table} s using _refused r where s.ingest_id = r.ingest_id and s.line_number = r.line_number")
     con.execute("drop table _refused")
 
