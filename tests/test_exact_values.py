@@ -88,3 +88,19 @@ def test_values_survive_every_export_habit(data, profile, tmp_path_factory):
             if isinstance(want, str):
                 want = as_written(want, profile)
             assert found[col.name] == want, (col.name, profile)
+
+
+def test_a_windows_1252_line_inside_a_utf8_file_keeps_every_accent(tmp_path):
+    """An export stitched from two tools: UTF-8, then one line in Windows-1252 past the first 4 MB."""
+    header = "num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;code_postal;loyer_mensuel_cc;montant_dette\n"
+    filler = "".join(f"CDP-{i};01/02/2025;SCI Hélène;social;NGUYỄN Văn;1 rue Oberkampf;75011;500;10\n" for i in range(70_000))
+    odd = "CDP-X;01/02/2025;SCI Çà;social;LEFÈVRE Zoé;2 rue Ménilmontant;75020;600;20\n".encode("cp1252")
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(header.encode() + filler.encode() + odd)
+    assert path.stat().st_size > 4 << 20
+    con = connect(tmp_path / "w.duckdb")
+    res = ingest_file(con, "cdp", path)
+    names = dict(con.execute("select num_acte, locataire_nom from staging_cdp where num_acte in ('CDP-0', 'CDP-X')").fetchall())
+    con.close()
+    assert (res.status, res.rows_loaded, res.rows_quarantined) == ("loaded", 70_001, 0)
+    assert names == {"CDP-0": "NGUYỄN Văn", "CDP-X": "LEFÈVRE Zoé"}

@@ -46,21 +46,48 @@ class FileShape:
     text_path: Path | None = None  # UTF-8 file DuckDB reads (the original or a transcoded copy)
     native: dict[str, str] = field(default_factory=dict)  # contract column -> SQL type DuckDB typed itself
     slow_table: str | None = None  # lines the fast path left to the exact path (all text)
+    line_index: "LineIndex | None" = None
+
+
+PREFIX = 4 << 20  # encoding is judged on the first 4 MB; DuckDB checks the rest while it reads
+
+
+class NotUtf8(Exception):
+    """A file judged UTF-8 on its beginning holds other bytes further on."""
+
+
+def _cp1252_fallback(err: UnicodeDecodeError):
+    """Codec error handler: bytes that are not UTF-8 are read as Windows-1252 (mixed exports)."""
+    bad = err.object[err.start:err.end]
+    return bad.decode("cp1252", errors="replace"), err.end
+
+
+codecs.register_error("vigie_cp1252", _cp1252_fallback)
 
 
 def detect_encoding(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    prefix = data[:PREFIX]
     try:
-        data.decode("utf-8")
+        prefix.decode("utf-8")
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if len(prefix) == PREFIX and exc.start >= len(prefix) - 3:  # a character cut by the prefix
+            return "utf-8"
     try:
-        data.decode("cp1252")
+        prefix.decode("cp1252")
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
+
+
+def transcode(data: bytes, encoding: str, workdir: Path) -> Path:
+    """A UTF-8 copy for DuckDB (`mixed`: UTF-8 where valid, Windows-1252 elsewhere)."""
+    path = workdir / "transcoded.csv"
+    text = data.decode("utf-8", errors="vigie_cp1252") if encoding == "mixed" else data.decode(encoding)
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
 
 
 def _first_line(text: str) -> str:
@@ -127,10 +154,7 @@ def sniff_csv(path: Path, data: bytes, contract: Contract, workdir: Path) -> Fil
     if b"\x00" in data[:65536]:
         raise UnreadableFile("binary", "ce fichier n'est pas un fichier texte (CSV) : exportez-le en CSV ou en .xlsx")
     encoding = detect_encoding(data)
-    text_path = path
-    if encoding in ("cp1252", "latin-1"):
-        text_path = workdir / "transcoded.csv"
-        text_path.write_text(data.decode(encoding), encoding="utf-8", newline="")
+    text_path = transcode(data, encoding, workdir) if encoding in ("cp1252", "latin-1") else path
     head = data[:1 << 20].decode(encoding, errors="replace")
     header_line = _first_line(head)
     if not header_line.strip():
@@ -145,12 +169,35 @@ def _cols(n: int) -> list[str]:
     return [f"c{i}" for i in range(1, n + 1)]
 
 
-def _line_breaks(data: bytes) -> tuple[int, int, bool]:
-    """(lines up to the last non-blank one, trailing blank lines, blank lines inside)."""
-    body = data.rstrip(b"\r\n")
-    trailing = data[len(body):].count(b"\n")
-    inner_blank = b"\n\n" in body or b"\n\r\n" in body
-    return body.count(b"\n") + 1, max(0, trailing - 1), inner_blank
+@dataclass
+class LineIndex:
+    """Where each line of a file ends (offsets of its '\\n'), computed once per file with numpy."""
+    ends: "object"          # numpy int64 array
+    lines: int              # lines up to the last non-blank one
+    trailing_blank: int     # blank lines after it
+    inner_blank: bool       # a blank line somewhere before it
+
+    @classmethod
+    def of(cls, data: bytes) -> "LineIndex":
+        import numpy as np
+
+        arr = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        body_end = len(data)
+        while body_end and data[body_end - 1] in (10, 13):
+            body_end -= 1
+        inside = ends[ends < body_end]
+        trailing = len(ends) - len(inside)
+        gaps = np.diff(inside)
+        inner = bool((gaps == 1).any() or ((gaps == 2) & (arr[inside[:-1] + 1] == 13)).any()) if len(gaps) else False
+        return cls(ends, len(inside) + 1, max(0, trailing - 1), inner)
+
+    def text(self, data: bytes, ln: int, encoding: str | None) -> str:
+        start = 0 if ln == 1 else int(self.ends[ln - 2]) + 1
+        stop = int(self.ends[ln - 1]) if ln - 1 < len(self.ends) else len(data)
+        if encoding == "mixed":
+            return data[start:stop].decode("utf-8", errors="vigie_cp1252").rstrip("\r")
+        return data[start:stop].decode(encoding or "utf-8", errors="replace").rstrip("\r")
 
 
 def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: str = "_rec") -> None:
@@ -162,8 +209,9 @@ def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: s
     Line numbers follow from record order when there is no blank line inside and no line
     break inside a field; the counts prove it, else the whole file takes the exact path."""
     n = len(shape.header)
-    lines, trailing_blank, inner_blank = _line_breaks(data)
-    if not inner_blank and lines > 1 and _fast_csv(con, shape, n, lines, contract, data, table):
+    index = shape.line_index = LineIndex.of(data)
+    lines, trailing_blank = index.lines, index.trailing_blank
+    if not index.inner_blank and lines > 1 and _fast_csv(con, shape, n, lines, contract, data, table):
         if trailing_blank:  # blank lines at the end: rows of nothing, so that they are counted
             con.execute(f"insert into _tail select ln, null, false, {', '.join(['null'] * n)} "
                         f"from range({lines + 1}, {lines + 1 + trailing_blank}) t(ln)")
@@ -184,7 +232,7 @@ _PLAIN = {
 def native_types(shape: FileShape, contract: Contract, data: bytes, encoding: str) -> tuple[dict[int, str], str, str]:
     """Columns DuckDB can type itself, judged on the first lines: {field index: SQL type},
     the date format and the decimal separator to give it. Anything unusual stays text."""
-    head = data[: 2 << 20].decode(encoding, errors="replace")
+    head = data[: 2 << 20].decode("utf-8" if encoding == "mixed" else encoding, errors="replace")
     rows = list(csv.reader(io.StringIO(head), delimiter=shape.delimiter))[1:-1][:5000]
     def values(idx):
         return [r[idx - 1].strip() for r in rows if len(r) >= idx and r[idx - 1].strip()]
@@ -225,6 +273,9 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
                                    store_rejects=true, rejects_table='_rejects', rejects_scan='_rejects_scan')""")
     except Exception:  # DuckDB refuses some shapes (a line break inside a quoted field): exact path
         return False
+    if shape.encoding in ("utf-8", "utf-8-sig") and scalar(
+            con, "select count(*) from _rejects where error_type = 'INVALID ENCODING'"):
+        raise NotUtf8()
     con.execute("create or replace temp table _rejected as select line, any_value(csv_line) as raw, "
                 "row_number() over (order by line) as j from _rejects group by line")
     accepted, rejected = scalar(con, "select count(*) from _parsed"), scalar(con, "select count(*) from _rejected")
@@ -264,7 +315,12 @@ def _exact_csv(con, shape: FileShape, n: int, table: str) -> None:
         lines_sql = (f"select row_number() over () as ln, column0 as line from read_csv({path}, "
                      f"columns={{'column0': 'VARCHAR'}}, delim={sql_str(LINE_SEPARATOR)}, quote='', escape='', "
                      f"header=false, auto_detect=false, strict_mode=false)")
-    con.execute(f"create or replace temp table _lines as select ln, rtrim(coalesce(line, ''), chr(13)) as line from ({lines_sql})")
+    try:
+        con.execute(f"create or replace temp table _lines as select ln, rtrim(coalesce(line, ''), chr(13)) as line from ({lines_sql})")
+    except Exception as exc:
+        if "utf-8" in str(exc).lower() or "unicode" in str(exc).lower():
+            raise NotUtf8() from exc
+        raise
     if raw_bytes_has_sep:  # a trailing newline leaves an empty last piece in read_text: not a line
         con.execute("delete from _lines where ln = (select max(ln) from _lines) and line = '' "
                     "and (select count(*) from _lines) > 1")
@@ -304,20 +360,14 @@ def _columns_from_fields(n: int, source: str = "_fields") -> str:
             f"{cols} from {source}")
 
 
-def fill_raw_lines(con, table: str, where: str, data: bytes, encoding: str | None) -> None:
+def fill_raw_lines(con, table: str, where: str, data: bytes, shape: FileShape) -> None:
     """Put back, from the file's bytes, the exact text of the lines of `table` (ln, raw) matching `where`."""
-    import numpy as np
-
     wanted = [r[0] for r in con.execute(f"select ln from {table} where {where}").fetchall()]
     if not wanted:
         return
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    rows = []
-    for ln in wanted:
-        start = 0 if ln == 1 else int(ends[ln - 2]) + 1
-        stop = int(ends[ln - 1]) if ln - 1 < len(ends) else len(data)
-        rows.append([ln, data[start:stop].decode(encoding or "utf-8", errors="replace").rstrip("\r")])
-    texts = pa.table({"ln": pa.array([r[0] for r in rows], pa.int64()), "raw": pa.array([r[1] for r in rows], pa.string())})
+    index = shape.line_index or LineIndex.of(data)
+    texts = pa.table({"ln": pa.array(wanted, pa.int64()),
+                      "raw": pa.array([index.text(data, ln, shape.encoding) for ln in wanted], pa.string())})
     con.register("_raw_text", texts)
     con.execute(f"update {table} set raw = r.raw from _raw_text r where {table}.ln = r.ln")
     con.unregister("_raw_text")
@@ -410,6 +460,11 @@ def read_records(con, path: Path, data: bytes, contract: Contract, table: str = 
         return xlsx_records(con, path, contract, table)
     with tempfile.TemporaryDirectory(prefix="vigie-") as tmp:
         shape = sniff_csv(path, data, contract, Path(tmp))
-        csv_records(con, shape, data, contract, table)
+        try:
+            csv_records(con, shape, data, contract, table)
+        except NotUtf8:  # UTF-8 at the start, other bytes later: read those as Windows-1252
+            shape.encoding = "mixed"
+            shape.text_path = transcode(data, "mixed", Path(tmp))
+            csv_records(con, shape, data, contract, table)
     shape.text_path = None
     return shape

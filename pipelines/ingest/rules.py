@@ -112,13 +112,15 @@ def _quoted(raw: str) -> str:
     return f"'« ' || {raw} || ' »'"
 
 
-def column_rules(col: Column, as_of: date) -> list[RowRule]:
+def column_rules(col: Column, as_of: date, native: bool = False) -> list[RowRule]:
+    """Rules of one column; a `native` column was typed by DuckDB's reader (its raw column is
+    the typed value, and it cannot be unreadable: lines DuckDB could not type went elsewhere)."""
     raw, typed, name = col.raw_ident, col.ident, col.name
     rules: list[RowRule] = []
     if col.required:
         rules.append(RowRule("missing_required", name, f"{raw} is null",
                              sql_str(f"champ obligatoire « {name} » vide")))
-    if col.kind in FORMATS_FR:
+    if col.kind in FORMATS_FR and not native:
         rules.append(RowRule(f"bad_{col.kind}", name, f"{raw} is not null and {typed} is null",
                              f"{sql_str(f'« {name} » illisible : ')} || {_quoted(raw)} || "
                              f"{sql_str(f' (attendu : {FORMATS_FR[col.kind]})')}"))
@@ -160,6 +162,6 @@ def cross_rules(contract: Contract) -> list[RowRule]:
     return out
 
 
-def row_rules(contract: Contract, as_of: date) -> list[RowRule]:
-    rules = [rule for col in contract.columns for rule in column_rules(col, as_of)]
+def row_rules(contract: Contract, as_of: date, native: set[str] = frozenset()) -> list[RowRule]:
+    rules = [rule for col in contract.columns for rule in column_rules(col, as_of, col.name in native)]
     return rules + cross_rules(contract)
