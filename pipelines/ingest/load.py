@@ -136,7 +136,9 @@ def _previous_volume(con, contract: Contract) -> int | None:
 def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_str: str,
                 as_of: date, data: bytes) -> IngestResult:
     # the lines read: the fast reader's (some columns typed natively) and the exact path's (all text)
-    inputs = [("_rec", shape.native)] + ([(shape.slow_table, {})] if shape.slow_table else [])
+    inputs = [("_rec", shape.native)]
+    if shape.slow_table and scalar(con, f"select count(*) from {shape.slow_table}"):
+        inputs.append((shape.slow_table, {}))  # (compiling the typing SQL costs ~50 ms: only when needed)
     con.execute(f"create or replace temp table _typed as {_typed_select(contract, shape, as_of, *inputs[0])}")
     for table, native in inputs[1:]:
         con.execute(f"insert into _typed {_typed_select(contract, shape, as_of, table, native)}")
