@@ -1,0 +1,42 @@
+"""Matching keys: one household written the ways partners write it."""
+from __future__ import annotations
+
+import pytest
+
+from pipelines.link.keys import arrondissement, normalise_address, split_full_name, surname_and_first
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("DUPONT Hélène", ("DUPONT", "HELENE")),
+    ("Mme ou M. BEN SAÏD Karim / DIALLO Aïcha", ("BEN SAID", "KARIM")),
+    ("M. NGUYỄN Văn Minh", ("NGUYEN", "VAN MINH")),
+    ("NGUY?N Thi Lan", ("NGUYN", "THI LAN")),        # a letter lost by a Windows-1252 export
+    ("LEFEVRE Jean-Pierre", ("LEFEVRE", "JEAN PIERRE")),
+    ("O'BRIEN Luc", ("OBRIEN", "LUC")),
+])
+def test_full_names(text, expected):
+    assert split_full_name(text) == expected
+
+
+def test_separate_fields_and_full_name_agree():
+    assert surname_and_first("Dupont", "Hélène", None) == surname_and_first(None, None, "DUPONT Hélène")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("12 bis rue de la Roquette", ("12 BIS", "RUE DE LA ROQUETTE", "")),
+    ("12B, r. de la Roquette", ("12 BIS", "RUE DE LA ROQUETTE", "")),
+    ("12 B R DE LA ROQUETTE", ("12 BIS", "RUE DE LA ROQUETTE", "")),
+    ("3 av. Jean Jaurès, Bât. B, esc. 2, 3e ét.", ("3", "AVENUE JEAN JAURES", "BAT B ESC 2 3E ET")),
+    ("45 bd de Belleville", ("45", "BOULEVARD DE BELLEVILLE", "")),
+    ("8 imp. Mouzaïa", ("8", "IMPASSE MOUZAIA", "")),
+    ("7 ter pass. Brady", ("7 TER", "PASSAGE BRADY", "")),
+    ("21 qu. de Jemmapes", ("21", "QUAI DE JEMMAPES", "")),
+])
+def test_addresses(text, expected):
+    assert normalise_address(text) == expected
+
+
+@pytest.mark.parametrize("code, arr", [("75001", 1), ("75020", 20), ("75016", 16), ("75116", 16),
+                                       ("75100", None), ("92100", None), ("7501", None), (None, None)])
+def test_arrondissements(code, arr):
+    assert arrondissement(code) == arr
