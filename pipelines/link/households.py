@@ -1,0 +1,178 @@
+"""Household linkage: deterministic keys first, then Splink across sources, then stable ids.
+
+1. Records sharing a landlord's tenancy (`bailleur_code|ref_contrat`), a procedure number,
+   or a commandement (`procedure.ref_cdp` = `cdp.num_acte`) are one entity, for sure.
+2. Splink (DuckDB backend) compares entities on name, birth date, address and postal
+   code; pairs at or above LINK_THRESHOLD are linked, pairs in the review band wait for
+   a person (`link_review`), whose decisions persist and override the model.
+3. Connected components are households; a household keeps the id it already had
+   (ids are never renumbered by new files).
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+
+import pandas as pd
+
+from pipelines.link.records import linkage_records
+
+LINK_THRESHOLD = 0.95
+REVIEW_BAND = (0.5, LINK_THRESHOLD)
+COMPARED = ("surname", "first_name", "birth_date", "number", "street", "postal_code")
+
+
+class UnionFind:
+    def __init__(self):
+        self.parent: dict = {}
+
+    def find(self, x):
+        self.parent.setdefault(x, x)
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def deterministic_entities(records: pd.DataFrame) -> pd.Series:
+    """Entity id (the smallest unique_id of its group) for each record."""
+    uf = UnionFind()
+    for uid in records["unique_id"]:
+        uf.find(uid)
+    for key in ("tenancy_key", "procedure_key", "cdp_key"):
+        for _, ids in records.dropna(subset=[key]).groupby(key)["unique_id"]:
+            ids = list(ids)
+            for other in ids[1:]:
+                uf.union(ids[0], other)
+    return records["unique_id"].map(uf.find)
+
+
+def entities_table(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per deterministic entity: the most frequent value of each compared field."""
+    import duckdb
+
+    modes = ", ".join(f"mode({c}) as {c}" for c in COMPARED)
+    with duckdb.connect() as mem:
+        mem.register("records", records)
+        return mem.sql(f"select entity_id as unique_id, {modes}, string_agg(distinct source, ',') as sources "
+                       f"from records group by entity_id order by entity_id").to_arrow_table().to_pandas()
+
+
+def splink_pairs(entities: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
+    """Scored entity pairs (match_probability >= the review band's floor), with their reasons.
+    Splink works in its own in-memory DuckDB: its many working tables never touch the warehouse."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.JaroWinklerAtThresholds("surname", [0.95, 0.85]),
+            cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]),
+            cl.ExactMatch("birth_date"),
+            cl.ExactMatch("number"),
+            cl.LevenshteinAtThresholds("street", [1, 3]),
+            cl.ExactMatch("postal_code"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("postal_code", "number"),
+            block_on("surname", "postal_code"),
+            block_on("birth_date"),
+        ],
+        retain_intermediate_calculation_columns=True,
+        max_iterations=10,
+        em_convergence=0.001,
+    )
+    con = duckdb.connect()
+    con.register("_entities_df", entities)
+    con.execute("create table link_entities as select * from _entities_df")
+    linker = Linker(DuckDBAPI(con).register("link_entities"), settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("surname", "first_name", "postal_code", "number")], recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=5e5, seed=seed)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("postal_code", "number"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname", "first_name"))
+    predictions = linker.inference.predict(threshold_match_probability=REVIEW_BAND[0])
+    pairs = con.sql(f"select * from {predictions.physical_name}").to_arrow_table().to_pandas()
+    con.close()
+    pairs["reasons"] = [_reasons(row) for row in pairs.to_dict("records")]
+    return pairs[["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"]]
+
+
+def _reasons(row) -> str:
+    """Each compared field with its match weight for this pair (+ agrees, - disagrees)."""
+    parts = []
+    for col in COMPARED:
+        mw = row.get(f"mw_{col}")
+        if mw is None or pd.isna(mw) or abs(mw) < 0.05:
+            continue
+        parts.append(f"{col} {mw:+.1f}")
+    return ", ".join(parts)
+
+
+def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict[str, str],
+                      decisions: dict[tuple[str, str], bool], next_number: int) -> pd.Series:
+    """household_id per record: connected components of deterministic entities linked by
+    pairs above the threshold or accepted by a person (minus those a person rejected)."""
+    uf = UnionFind()
+    for e in records["entity_id"]:
+        uf.find(e)
+    for l, r, p in zip(pairs["unique_id_l"], pairs["unique_id_r"], pairs["match_probability"]):
+        decided = decisions.get((l, r), decisions.get((r, l)))
+        if decided is True or (decided is None and p >= LINK_THRESHOLD):
+            uf.union(l, r)
+    for (l, r), accepted in decisions.items():
+        if accepted:
+            uf.union(l, r)
+    component = records["entity_id"].map(uf.find)
+    # stable ids: a component keeps the id most of its already-known records had
+    ids: dict = {}
+    members = defaultdict(list)
+    for uid, comp in zip(records["unique_id"], component):
+        members[comp].append(uid)
+    taken = set()
+    for comp in sorted(members, key=lambda c: -len(members[c])):
+        known = Counter(previous[u] for u in members[comp] if u in previous)
+        for hid, _ in known.most_common():
+            if hid not in taken:
+                ids[comp] = hid
+                taken.add(hid)
+                break
+    for comp in sorted(members):
+        if comp not in ids:
+            ids[comp] = f"M{next_number:07d}"
+            next_number += 1
+    return component.map(ids)
+
+
+def pairwise_quality(predicted: pd.Series, truth: pd.Series) -> dict:
+    """Pairwise precision and recall of a clustering against the truth (same index)."""
+    def pairs(counts):
+        return int(sum(n * (n - 1) // 2 for n in counts))
+    both = pd.DataFrame({"p": predicted.values, "t": truth.values})
+    tp = pairs(both.groupby(["p", "t"]).size())
+    pred, true = pairs(both.groupby("p").size()), pairs(both.groupby("t").size())
+    return {"precision": tp / pred if pred else 1.0, "recall": tp / true if true else 1.0,
+            "true_pairs": true, "predicted_pairs": pred}
+
+
+def link(con, decisions: dict[tuple[str, str], bool] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records with their entity and household ids, and the scored pairs."""
+    records = linkage_records(con)
+    records["entity_id"] = deterministic_entities(records)
+    entities = entities_table(records)
+    pairs = splink_pairs(entities) if len(entities) > 1 else pd.DataFrame(
+        columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"])
+    previous = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
+    last = con.execute("select max(cast(substr(household_id, 2) as integer)) from record_households").fetchall()[0][0]
+    records["household_id"] = assign_households(records, pairs, previous, decisions or {}, (last or 0) + 1)
+    return records, pairs

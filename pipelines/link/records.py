@@ -1,0 +1,39 @@
+"""The records to link: the latest version of every accepted source record, with its
+matching keys (names, address, postal code, landlord) and its deterministic keys."""
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.link.keys import fold, normalise_address, surname_and_first
+
+# per source: the SQL giving, for each latest record, the fields linkage compares
+_FIELDS = {
+    "cdp": """select 'cdp' as source, r.source_key, null as surname, null as first_name, s.locataire_nom as full_name,
+                     s.locataire_date_naissance as birth_date, s.adresse_voie as address, s.code_postal as postal_code,
+                     s.bailleur_nom as landlord, s.num_acte as cdp_key, null as procedure_key, null as tenancy_key""",
+    "procedure": """select 'procedure', r.source_key, null, null, s.locataire_nom, null, s.adresse_voie, s.code_postal,
+                     s.bailleur_nom, s.ref_cdp, s.num_procedure, null""",
+    "bailleur": """select 'bailleur', r.source_key, s.locataire_nom, s.locataire_prenom, null, null, s.adresse_voie,
+                     s.code_postal, s.bailleur_code, null, null, s.bailleur_code || '|' || s.ref_contrat""",
+    "fsl": """select 'fsl', r.source_key, s.demandeur_nom, s.demandeur_prenom, null, s.demandeur_date_naissance,
+                     s.adresse_voie, s.code_postal, null, null, null, null""",
+}
+
+
+def linkage_records(con) -> pd.DataFrame:
+    """One row per latest source record: unique_id, source, source_key, surname, first_name,
+    birth_date, number, street, postal_code, landlord, and the deterministic keys."""
+    parts = [f"""{sql} from source_records r
+                 join staging_{source} s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
+                 where r.source = '{source}'""" for source, sql in _FIELDS.items()]
+    df = con.sql(" union all ".join(parts)).to_arrow_table().to_pandas()
+    names = [surname_and_first(s, f, full) for s, f, full in zip(df["surname"], df["first_name"], df["full_name"])]
+    df["surname"] = [n[0] for n in names]
+    df["first_name"] = [n[1] or None for n in names]
+    addresses = [normalise_address(a) for a in df["address"]]
+    df["number"] = [a[0] or None for a in addresses]
+    df["street"] = [a[1] or None for a in addresses]
+    df["landlord"] = [fold(x) or None for x in df["landlord"]]
+    df["birth_date"] = pd.to_datetime(df["birth_date"]).dt.strftime("%Y-%m-%d")
+    df["unique_id"] = df["source"] + "|" + df["source_key"]
+    return df.drop(columns=["full_name", "address"])
