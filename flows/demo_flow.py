@@ -1,4 +1,5 @@
-"""Prefect wiring for `vigie demo`: a synthetic Paris, generated then ingested source by source."""
+"""Prefect wiring for `vigie demo`: a synthetic Paris, generated, ingested source by source,
+then linked into households placed on the ladder (`vigie run`)."""
 from __future__ import annotations
 
 from datetime import date
@@ -7,6 +8,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.ingest_flow import ingest_flow
+from flows.run_flow import run_flow
 from pipelines.synth.generate import generate
 
 SOURCE_ORDER = ("cdp", "bailleur", "fsl", "procedure")
@@ -28,4 +30,5 @@ def demo_flow(out_dir: str, warehouse: str, households: int = 5000, seed: int = 
         if files.get(source):
             ingested[source] = ingest_flow(source, [str(Path(out_dir) / source)], warehouse,
                                            as_of=date.today(), progress=progress)
-    return {"files": files, "ingested": ingested}
+    summary = run_flow(warehouse, as_of=date.today())
+    return {"files": files, "ingested": ingested, "run": summary}

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -147,6 +148,177 @@ def quarantine(
 
 
 @app.command()
+def run(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date de situation jj/mm/aaaa ou aaaa-mm-jj (défaut : aujourd'hui)")] = None,
+    train_linkage: Annotated[bool, typer.Option("--train-linkage", help="Réentraîner le modèle de rapprochement (Splink)")] = False,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rapproche les ménages, calcule stades et prochaines échéances à une date."""
+    day = _parse_day(as_of) if as_of else date.today()
+    wh = warehouse_path(warehouse)
+    if not wh.exists():
+        fail(f"pas d'entrepôt à {wh} : chargez d'abord des fichiers avec `vigie ingest`")
+    _guard_warehouse(wh)
+    from flows.run_flow import run_flow
+
+    with console.status("Rapprochement des ménages et calcul des stades…", spinner="dots") if not as_json \
+            and console.is_terminal else _nothing():
+        summary = run_flow(str(wh), as_of=day, train_linkage=train_linkage)
+    if as_json:
+        _emit_json(summary)
+    else:
+        _print_run(summary)
+    raise typer.Exit(1 if summary["uncertain_pairs"] else 0)
+
+
+def _print_run(summary: dict) -> None:
+    table = Table(title=f"Situation au {date.fromisoformat(summary['as_of']):%d/%m/%Y}")
+    table.add_column("stade")
+    table.add_column("ménages", justify="right")
+    for stage, n in summary["by_stage"].items():
+        table.add_row(stage, str(n))
+    console.print(table)
+    console.print(f"{summary['records']} enregistrements, {summary['households']} ménages, "
+                  f"{summary['open_cases']} situations ouvertes.")
+    if summary["uncertain_pairs"]:
+        console.print(f"[yellow]{summary['uncertain_pairs']} rapprochement(s) incertain(s)[/] à décider : `vigie review`")
+
+
+@app.command()
+def household(
+    household_id: Annotated[str, typer.Argument(help="Identifiant du ménage (ex. M0000042)")],
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Les enregistrements d'un ménage, pourquoi ils ont été rapprochés, et sa chronologie."""
+    con = _read_only(warehouse)
+    records = con.execute("select source, source_key, file_path, line_number from source_records "
+                          "where household_id = ? order by source, source_key", [household_id]).fetchall()
+    if not records:
+        con.close()
+        fail(f"ménage inconnu : {household_id} (lancez `vigie run`, puis voyez la table cases)")
+    ids = [f"{s}|{k}" for s, k, _, _ in records]
+    links = con.execute("select unique_id_l, unique_id_r, match_probability, reasons from record_links "
+                        "where unique_id_l in (select unnest(?)) or unique_id_r in (select unnest(?)) "
+                        "order by match_probability desc", [ids, ids]).fetchall()
+    events = con.execute("select event_date, event, source, source_key from case_events where household_id = ? "
+                         "order by event_date", [household_id]).fetchall()
+    case = con.execute("select stage, stage_since, next_deadline, next_deadline_kind from cases where household_id = ?",
+                       [household_id]).fetchall()
+    con.close()
+    if as_json:
+        _emit_json({"household_id": household_id, "records": [dict(zip(("source", "source_key", "file_path", "line_number"), r)) for r in records],
+                    "links": [dict(zip(("left", "right", "match_probability", "reasons"), l)) for l in links],
+                    "events": [dict(zip(("date", "event", "source", "source_key"), e)) for e in events],
+                    "case": dict(zip(("stage", "stage_since", "next_deadline", "next_deadline_kind"), case[0])) if case else None})
+        return
+    t = Table(title=f"Ménage {household_id} : enregistrements")
+    for col in ("source", "clé", "fichier", "ligne"):
+        t.add_column(col)
+    for s, k, fp, ln in records:
+        t.add_row(s, k, Path(fp).name, str(ln))
+    console.print(t)
+    if links:
+        t = Table(title="Rapprochements probabilistes (Splink)")
+        for col in ("gauche", "droite", "probabilité", "raisons (poids)"):
+            t.add_column(col, overflow="fold")
+        for l, r, p, why in links:
+            t.add_row(l, r, f"{p:.3f}", why)
+        console.print(t)
+    t = Table(title="Chronologie")
+    for col in ("date", "événement", "source"):
+        t.add_column(col)
+    for d, e, s, _ in events:
+        t.add_row(f"{d:%d/%m/%Y}", e, s)
+    console.print(t)
+    if case:
+        st, since, nd, kind = case[0]
+        console.print(f"Stade : [bold]{st}[/] depuis le {since:%d/%m/%Y}" +
+                      (f" ; prochaine échéance : {kind} le {nd:%d/%m/%Y}" if nd else ""))
+
+
+@app.command()
+def review(
+    accept: Annotated[Optional[list[str]], typer.Option("--accept", help="Accepter la paire n° (voir la liste)")] = None,
+    reject: Annotated[Optional[list[str]], typer.Option("--reject", help="Refuser la paire n°")] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Les rapprochements incertains : les lister, en accepter ou en refuser (décisions conservées)."""
+    from pipelines.link.households import REVIEW_BAND
+
+    wh = warehouse_path(warehouse)
+    if not wh.exists():
+        fail(f"pas d'entrepôt à {wh}")
+    _guard_warehouse(wh)
+    from pipelines.warehouse import connect
+
+    con = connect(wh)
+    pending = con.execute(
+        "select unique_id_l, unique_id_r, match_probability, reasons from record_links l "
+        "where match_probability >= ? and match_probability < ? and not exists (select 1 from link_decisions d "
+        "where d.unique_id_l = l.unique_id_l and d.unique_id_r = l.unique_id_r) order by match_probability desc",
+        list(REVIEW_BAND)).fetchall()
+    decided = []
+    for numbers, accepted in ((accept or [], True), (reject or [], False)):
+        for n in numbers:
+            if not n.isdigit() or not 1 <= int(n) <= len(pending):
+                con.close()
+                fail(f"paire n° {n} inconnue : choisissez un numéro de la liste `vigie review`")
+            l, r, _, _ = pending[int(n) - 1]
+            con.execute("insert into link_decisions values (?, ?, ?, current_timestamp)", [l, r, accepted])
+            decided.append((n, accepted))
+    con.close()
+    if as_json:
+        _emit_json({"pending": [dict(zip(("left", "right", "match_probability", "reasons"), p)) for p in pending],
+                    "decided": [{"pair": n, "accepted": a} for n, a in decided]})
+        return
+    if decided:
+        console.print(f"{len(decided)} décision(s) enregistrée(s) ; elles s'appliquent au prochain `vigie run`.")
+        return
+    if not pending:
+        console.print("Aucun rapprochement incertain à décider.")
+        return
+    t = Table(title="Rapprochements incertains")
+    for col in ("n°", "gauche", "droite", "probabilité", "raisons (poids)"):
+        t.add_column(col, overflow="fold")
+    for i, (l, r, p, why) in enumerate(pending, start=1):
+        t.add_row(str(i), l, r, f"{p:.3f}", why)
+    console.print(t)
+    console.print("Décidez avec `vigie review --accept N` ou `vigie review --reject N`.")
+
+
+def _parse_day(text: str) -> date:
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
+    fail(f"date illisible « {text} » : écrivez-la jj/mm/aaaa ou aaaa-mm-jj")
+
+
+def _read_only(warehouse):
+    wh = warehouse_path(warehouse)
+    if not wh.exists():
+        fail(f"pas d'entrepôt à {wh}")
+    from pipelines.warehouse import WarehouseBusy, connect
+
+    try:
+        return connect(wh, read_only=True)
+    except WarehouseBusy as exc:
+        fail(str(exc))
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@app.command()
 def demo(
     households: Annotated[int, typer.Option(help="Nombre de ménages du Paris synthétique")] = 5000,
     seed: Annotated[int, typer.Option(help="Graine du générateur (même graine, mêmes fichiers)")] = 0,
@@ -176,6 +348,7 @@ def demo(
     totals = summarise(all_results)
     if as_json:
         _emit_json({"warehouse": str(wh), "data_dir": str(data_dir), "seconds": round(elapsed, 1), "totals": totals,
+                    "run": result["run"],
                     "files": [{k: v for k, v in r.items() if k != "validation"} for r in all_results]})
     else:
         table = Table(title=f"Démo terminée en {elapsed:.0f} s")
@@ -189,6 +362,7 @@ def demo(
         flagged = [r for r in all_results if "volume anormal" in r["message"] or "plus de" in r["message"]]
         for r in flagged:
             console.print(f"[yellow]À vérifier[/] {Path(r['file_path']).name} : {r['message']}")
+        _print_run(result["run"])
         console.print(f"Entrepôt : {wh}\nFichiers partenaires : {data_dir}\n"
                       f"Lignes écartées : `vigie quarantine --warehouse {wh}`")
     raise typer.Exit(1 if any(r["needs_attention"] for r in all_results) else 0)

@@ -49,3 +49,61 @@ create table if not exists record_households (
     source_key   varchar not null,
     household_id varchar not null
 );
+
+-- ---------------------------------------------------------------- linkage and ladder (vigie run)
+
+-- scored pairs of records (entities) from Splink, with the fields that agreed and their weights
+create table if not exists record_links (
+    unique_id_l       varchar,
+    unique_id_r       varchar,
+    match_probability double,
+    match_weight      double,
+    reasons           varchar
+);
+
+-- a person's decision on an uncertain pair; persists across runs and overrides the model
+create table if not exists link_decisions (
+    unique_id_l varchar,
+    unique_id_r varchar,
+    accepted    boolean,
+    decided_at  timestamp
+);
+
+create table if not exists households (
+    household_id   varchar primary key,
+    arrondissement integer,
+    bailleur_type  varchar,
+    first_seen     date,
+    last_seen      date
+);
+
+create table if not exists case_events (
+    household_id varchar,
+    event_date   date,
+    event        varchar,   -- a stage code or an exit (DOMAIN.md), or `arrears`
+    source       varchar,
+    source_key   varchar,
+    details      json
+);
+
+create table if not exists cases (
+    case_id            varchar,
+    household_id       varchar,
+    as_of              date,
+    stage              varchar,
+    stage_since        date,
+    next_deadline      date,
+    next_deadline_kind varchar,
+    deadline_passed    boolean,
+    earliest_eviction  date,
+    debt               decimal(14,2),
+    monthly_rent       decimal(14,2),
+    risk_score         double,
+    risk_reasons       varchar,
+    destination        varchar,
+    co_destinations    varchar[],
+    priority_rank      integer,
+    within_capacity    boolean,
+    charter_actions    varchar[],
+    warnings           varchar[]
+);

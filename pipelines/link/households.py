@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pandas as pd
 
@@ -65,9 +66,12 @@ def entities_table(records: pd.DataFrame) -> pd.DataFrame:
                        f"from records group by entity_id order by entity_id").to_arrow_table().to_pandas()
 
 
-def splink_pairs(entities: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
+def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: bool = False,
+                 seed: int = 42) -> pd.DataFrame:
     """Scored entity pairs (match_probability >= the review band's floor), with their reasons.
-    Splink works in its own in-memory DuckDB: its many working tables never touch the warehouse."""
+    Splink works in its own in-memory DuckDB: its many working tables never touch the warehouse.
+    With a trained model at `model_path` (m and u probabilities only, no personal data) it only
+    predicts; otherwise, or with `train`, it trains (u by sampling, m by EM) and saves the model."""
     import duckdb
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -95,12 +99,18 @@ def splink_pairs(entities: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
     con = duckdb.connect()
     con.register("_entities_df", entities)
     con.execute("create table link_entities as select * from _entities_df")
-    linker = Linker(DuckDBAPI(con).register("link_entities"), settings, log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("surname", "first_name", "postal_code", "number")], recall=0.8)
-    linker.training.estimate_u_using_random_sampling(max_pairs=5e5, seed=seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("postal_code", "number"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname", "first_name"))
+    trained = model_path is not None and Path(model_path).exists() and not train
+    linker = Linker(DuckDBAPI(con).register("link_entities"), str(model_path) if trained else settings,
+                    log_level=logging.WARNING)
+    if not trained:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("surname", "first_name", "postal_code", "number")], recall=0.8)
+        linker.training.estimate_u_using_random_sampling(max_pairs=5e5, seed=seed)
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("postal_code", "number"))
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname", "first_name"))
+        if model_path is not None:
+            Path(model_path).parent.mkdir(parents=True, exist_ok=True)
+            linker.misc.save_model_to_json(str(model_path), overwrite=True)
     predictions = linker.inference.predict(threshold_match_probability=REVIEW_BAND[0])
     pairs = con.sql(f"select * from {predictions.physical_name}").to_arrow_table().to_pandas()
     con.close()
@@ -165,12 +175,13 @@ def pairwise_quality(predicted: pd.Series, truth: pd.Series) -> dict:
             "true_pairs": true, "predicted_pairs": pred}
 
 
-def link(con, decisions: dict[tuple[str, str], bool] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def link(con, decisions: dict[tuple[str, str], bool] | None = None, model_path: Path | None = None,
+         train: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records with their entity and household ids, and the scored pairs."""
     records = linkage_records(con)
     records["entity_id"] = deterministic_entities(records)
     entities = entities_table(records)
-    pairs = splink_pairs(entities) if len(entities) > 1 else pd.DataFrame(
+    pairs = splink_pairs(entities, model_path, train) if len(entities) > 1 else pd.DataFrame(
         columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"])
     previous = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
     last = con.execute("select max(cast(substr(household_id, 2) as integer)) from record_households").fetchall()[0][0]

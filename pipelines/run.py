@@ -1,0 +1,82 @@
+"""`vigie run`: link households, write their events, place each on the ladder as of a date."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.ladder.cases import build_cases
+from pipelines.ladder.events import build_case_events
+from pipelines.link.households import REVIEW_BAND, link
+from pipelines.link.keys import arrondissement
+from vigie.config import MODELS_DIR
+
+LINKAGE_MODEL = MODELS_DIR / "linkage" / "splink_model.json"
+
+
+def link_households(con, model_path: Path = LINKAGE_MODEL, train: bool = False) -> dict:
+    decisions = {(l, r): a for l, r, a in con.execute(
+        "select unique_id_l, unique_id_r, accepted from link_decisions").fetchall()}
+    records, pairs = link(con, decisions, model_path, train)
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from record_households")
+        con.register("_rh", records[["source", "source_key", "household_id"]])
+        con.execute("insert into record_households select source, source_key, household_id from _rh")
+        con.unregister("_rh")
+        con.execute("delete from record_links")
+        con.register("_links", pairs)
+        con.execute("insert into record_links select unique_id_l, unique_id_r, match_probability, match_weight, "
+                    "reasons from _links")
+        con.unregister("_links")
+        _households(con, records)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    uncertain = int(((pairs["match_probability"] >= REVIEW_BAND[0]) & (pairs["match_probability"] < REVIEW_BAND[1])).sum())
+    return {"records": len(records), "households": int(records["household_id"].nunique()),
+            "pairs": len(pairs), "uncertain_pairs": uncertain}
+
+
+def _households(con, records: pd.DataFrame) -> None:
+    frame = records[["household_id", "source", "source_key", "postal_code"]].copy()
+    frame["arrondissement"] = frame["postal_code"].map(arrondissement)
+    con.register("_hh", frame)
+    con.execute("delete from households")
+    con.execute("""
+        insert into households
+        select h.household_id, mode(h.arrondissement),
+               coalesce(any_value(c.bailleur_type), case when bool_or(h.source = 'bailleur') then 'social' end),
+               null, null
+        from _hh h left join source_records r on r.source = h.source and r.source_key = h.source_key
+        left join staging_cdp c on h.source = 'cdp' and c.ingest_id = r.ingest_id and c.line_number = r.line_number
+        group by h.household_id""")
+    con.unregister("_hh")
+
+
+def place_on_ladder(con, as_of: date) -> dict:
+    """case_events, households' first/last dates, then each household's stage into cases."""
+    con.execute("begin transaction")
+    try:
+        events = build_case_events(con)
+        con.execute("""update households set first_seen = e.first, last_seen = e.last
+                       from (select household_id, min(event_date) as first, max(event_date) as last
+                             from case_events group by household_id) e
+                       where households.household_id = e.household_id""")
+        cases = build_cases(con, as_of)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {"events": events, "open_cases": cases}
+
+
+def run(con, as_of: date | None = None, train_linkage: bool = False, model_path: Path = LINKAGE_MODEL) -> dict:
+    """The whole step (what the Prefect flow wires): link, then events and cases."""
+    as_of = as_of or date.today()
+    summary = link_households(con, model_path, train_linkage)
+    summary.update(place_on_ladder(con, as_of))
+    summary["as_of"] = as_of.isoformat()
+    return summary
