@@ -63,3 +63,28 @@ def test_demo_runs_the_pipeline_and_publishes_artifacts(prefect_harness, tmp_pat
     _run("ingest", "cdp", tmp_path / "demo" / "data" / "cdp", "--warehouse", real)
     code, _, stderr = _run("demo", "--households", 50, "--out", tmp_path / "demo2", "--warehouse", real)
     assert code == 2 and "données réelles" in stderr
+
+
+def test_run_household_and_review(prefect_harness, loaded, tmp_path):
+    import shutil
+
+    wh, _ = loaded
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(wh, copy)
+    code, stdout, stderr = _run("run", "--as-of", "2026-01-15", "--warehouse", copy, "--json")
+    assert code in (0, 1), stderr
+    summary = json.loads(stdout)
+    assert summary["as_of"] == "2026-01-15" and summary["open_cases"] > 0 and summary["households"] > 100
+    import duckdb
+
+    con = duckdb.connect(str(copy), read_only=True)
+    hid = con.execute("select household_id from source_records group by 1 having count(distinct source) >= 2 "
+                      "limit 1").fetchall()[0][0]
+    con.close()
+    code, stdout, _ = _run("household", hid, "--warehouse", copy, "--json")
+    doc = json.loads(stdout)
+    assert code == 0 and len({r["source"] for r in doc["records"]}) >= 2 and doc["events"]
+    code, stdout, _ = _run("review", "--warehouse", copy, "--json")
+    assert code == 0 and "pending" in json.loads(stdout)
+    code, _, stderr = _run("run", "--as-of", "hier", "--warehouse", copy)
+    assert code == 2 and "date illisible" in stderr

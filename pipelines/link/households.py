@@ -76,7 +76,7 @@ def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: 
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    logging.getLogger("splink").setLevel(logging.WARNING)
+    logging.getLogger("splink").setLevel(logging.ERROR)  # its untrained-level notices are not for users
     settings = SettingsCreator(
         link_type="dedupe_only",
         comparisons=[
@@ -101,7 +101,7 @@ def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: 
     con.execute("create table link_entities as select * from _entities_df")
     trained = model_path is not None and Path(model_path).exists() and not train
     linker = Linker(DuckDBAPI(con).register("link_entities"), str(model_path) if trained else settings,
-                    log_level=logging.WARNING)
+                    log_level=logging.ERROR)
     if not trained:
         linker.training.estimate_probability_two_random_records_match(
             [block_on("surname", "first_name", "postal_code", "number")], recall=0.8)

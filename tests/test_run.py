@@ -1,0 +1,97 @@
+"""`vigie run` on the synthetic city: linkage quality against the generator's truth,
+household ids that survive new files, stages that never look past the as-of date."""
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from pipelines.ingest.load import ingest_files
+from pipelines.link.households import pairwise_quality
+from pipelines.run import run
+from pipelines.warehouse import connect
+
+
+def _cross_source(pred: pd.Series, truth: pd.Series, source: pd.Series) -> dict:
+    df = pd.DataFrame({"p": pred.values, "t": truth.values, "s": source.values})
+
+    def cross_pairs(by):
+        total = 0
+        for _, g in df.groupby(by):
+            counts = g["s"].value_counts()
+            n = counts.sum()
+            total += (n * (n - 1) - (counts * (counts - 1)).sum()) // 2
+        return total
+    tp, pred_pairs, true_pairs = cross_pairs(["p", "t"]), cross_pairs("p"), cross_pairs("t")
+    return {"precision": tp / pred_pairs, "recall": tp / true_pairs, "true_pairs": true_pairs}
+
+
+@pytest.fixture(scope="module")
+def ran(loaded, tmp_path_factory):
+    wh, _ = loaded
+    copy = tmp_path_factory.mktemp("run") / "w.duckdb"
+    shutil.copy(wh, copy)
+    con = connect(copy)
+    summary = run(con, date.today())
+    yield con, summary
+    con.close()
+
+
+def test_linkage_quality_on_a_seed_the_model_never_saw(ran, truth):
+    con, _ = ran
+    records, _ = truth
+    got = con.execute("select source, source_key, household_id from source_records").fetchdf()
+    clean = records[records["defect"] == ""].drop_duplicates(["source", "source_key"])
+    m = got.merge(clean[["source", "source_key", "household_id"]].rename(columns={"household_id": "truth"}),
+                  on=["source", "source_key"], how="inner")
+    assert len(m) == len(got)  # every record found in the truth
+    overall = pairwise_quality(m["household_id"], m["truth"])
+    cross = _cross_source(m["household_id"], m["truth"], m["source"])
+    print("linkage", overall, cross)
+    assert overall["true_pairs"] > 1000 and cross["true_pairs"] > 300
+    assert overall["precision"] >= 0.99 and overall["recall"] >= 0.97
+    assert cross["precision"] >= 0.98 and cross["recall"] >= 0.95
+
+
+def test_cases_never_use_facts_after_the_as_of_date(ran):
+    con, _ = ran
+    as_of = date.today() - timedelta(days=120)
+    from pipelines.run import place_on_ladder
+
+    place_on_ladder(con, as_of)
+    late = con.execute("select count(*) from cases where stage_since > as_of or as_of <> ?", [as_of]).fetchall()[0][0]
+    n = con.execute("select count(*) from cases").fetchall()[0][0]
+    place_on_ladder(con, date.today())
+    assert n > 0 and late == 0
+
+
+def test_every_open_case_has_a_stage_of_the_ladder(ran):
+    con, summary = ran
+    stages = {s for (s,) in con.execute("select distinct stage from cases").fetchall()}
+    assert summary["open_cases"] > 50
+    assert stages <= {"impaye", "impaye_constitue", "cdp", "assignation", "jugement", "cql", "cfp_demandee",
+                      "cfp_accordee", "cfp_refusee"}
+    missing = con.execute("select count(*) from cases where stage in ('cdp', 'assignation', 'cql', 'cfp_demandee') "
+                          "and next_deadline is null").fetchall()[0][0]
+    assert missing == 0
+
+
+def test_next_months_files_keep_every_household_id(synthetic, tmp_path):
+    out, manifest = synthetic
+    con = connect(tmp_path / "w.duckdb")
+    files = {s: sorted(manifest.files[s]) for s in ("cdp", "bailleur", "fsl", "procedure")}
+    cut = {s: len(f) * 2 // 3 for s, f in files.items()}
+    for s, f in files.items():
+        ingest_files(con, s, f[:cut[s]])
+    run(con, date.today())
+    before = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
+    for s, f in files.items():
+        ingest_files(con, s, f[cut[s]:])
+    run(con, date.today())
+    after = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
+    con.close()
+    kept = sum(1 for k, h in before.items() if after.get(k) == h)
+    assert len(after) > len(before) > 100
+    assert kept == len(before), f"{len(before) - kept} records changed household"
