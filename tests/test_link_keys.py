@@ -40,3 +40,9 @@ def test_addresses(text, expected):
                                        ("75100", None), ("92100", None), ("7501", None), (None, None)])
 def test_arrondissements(code, arr):
     assert arrondissement(code) == arr
+
+
+def test_missing_values_are_not_names():
+    """A missing value (None, or NaN once in a pandas frame) is no surname 'NAN'."""
+    assert surname_and_first(None, float("nan"), "DUPONT Hélène") == ("DUPONT", "HELENE")
+    assert surname_and_first(float("nan"), float("nan"), float("nan")) == ("", "")

@@ -24,7 +24,7 @@ COMPLEMENT = re.compile(r"\b(BAT|BATIMENT|ESC|ESCALIER|ETAGE|ET|APPT|APT|PORTE|L
 
 def fold(text: str | None) -> str:
     """Upper case, no accents, `?` (a letter lost by an export) dropped, punctuation to spaces."""
-    if not text:
+    if text is None or text != text or not str(text).strip():  # None, NaN (a missing value), blank
         return ""
     t = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode().upper()
     t = t.replace("?", "").replace("'", "")
@@ -57,6 +57,7 @@ def split_full_name(text: str | None) -> tuple[str, str]:
 
 def surname_and_first(surname: str | None, first_name: str | None, full: str | None) -> tuple[str, str]:
     """One (surname, first name) pair whichever way the partner wrote it."""
+    surname, first_name, full = (x if x == x else None for x in (surname, first_name, full))  # NaN -> None
     if surname and (first_name or not full):
         return fold((split_tenants(surname) or [""])[0]), fold(first_name)
     return split_full_name(full or surname)

@@ -8,12 +8,13 @@ from pipelines.link.keys import fold, normalise_address, surname_and_first
 
 # per source: the SQL giving, for each latest record, the fields linkage compares
 _FIELDS = {
-    "cdp": """select 'cdp' as source, r.source_key, null as surname, null as first_name, s.locataire_nom as full_name,
-                     s.locataire_date_naissance as birth_date, s.adresse_voie as address, s.code_postal as postal_code,
-                     s.bailleur_nom as landlord, s.num_acte as cdp_key, null as procedure_key, null as tenancy_key""",
-    "procedure": """select 'procedure', r.source_key, null, null, s.locataire_nom, null, s.adresse_voie, s.code_postal,
-                     s.bailleur_nom, s.ref_cdp, s.num_procedure, null""",
-    "bailleur": """select 'bailleur', r.source_key, s.locataire_nom, s.locataire_prenom, null, null, s.adresse_voie,
+    "cdp": """select 'cdp' as source, r.source_key, null::varchar as surname, null::varchar as first_name,
+                     s.locataire_nom as full_name, s.locataire_date_naissance as birth_date, s.adresse_voie as address,
+                     s.code_postal as postal_code, s.bailleur_nom as landlord, s.num_acte as cdp_key,
+                     null::varchar as procedure_key, null::varchar as tenancy_key""",
+    "procedure": """select 'procedure', r.source_key, null, null, s.locataire_nom, null::date, s.adresse_voie,
+                     s.code_postal, s.bailleur_nom, s.ref_cdp, s.num_procedure, null""",
+    "bailleur": """select 'bailleur', r.source_key, s.locataire_nom, s.locataire_prenom, null, null::date, s.adresse_voie,
                      s.code_postal, s.bailleur_code, null, null, s.bailleur_code || '|' || s.ref_contrat""",
     "fsl": """select 'fsl', r.source_key, s.demandeur_nom, s.demandeur_prenom, null, s.demandeur_date_naissance,
                      s.adresse_voie, s.code_postal, null, null, null, null""",
