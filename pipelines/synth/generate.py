@@ -78,10 +78,19 @@ class PartnerWriter:
         self.switch_day = world.start + (world.end - world.start) / 2
 
     # ------------------------------------------------------------- name/address habits
+    def typo(self, name: str, rate: float = 0.04) -> str:
+        """A clerk's slip, now and then: two letters swapped, or one dropped."""
+        if len(name) < 4 or self.rng.random() >= rate:
+            return name
+        i = self.rng.randrange(1, len(name) - 2)
+        if self.rng.random() < 0.5:
+            return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+        return name[:i] + name[i + 1:]
+
     def person_full(self, hh: Household) -> str:
         names = []
         for p in hh.tenants:
-            text = f"{p.surname.upper()} {p.first_name}"
+            text = f"{self.typo(p.surname).upper()} {p.first_name}"
             if self.rng.random() < 0.08:
                 text = self.rng.choice(["M. ", "Mme ", "Mme ou M. "]) + text
             names.append(text)
@@ -128,7 +137,7 @@ class PartnerWriter:
             for ev in hh.events:
                 if ev.kind not in acts:
                     continue
-                name = f"{hh.tenants[0].surname.upper()} {hh.tenants[0].first_name}"
+                name = f"{self.typo(hh.tenants[0].surname).upper()} {hh.tenants[0].first_name}"
                 row = {
                     "num_procedure": ev.data["num_procedure"], "ref_cdp": ev.data["ref_cdp"] or None,
                     "type_acte": ev.kind, "date_acte": ev.day,
@@ -150,7 +159,7 @@ class PartnerWriter:
                 first = hh.tenants[0]
                 row = {
                     "bailleur_code": hh.bailleur_code, "date_extraction": ev.day, "ref_contrat": hh.ref_contrat,
-                    "locataire_nom": first.surname.upper() if self.rng.random() < 0.7 else first.surname,
+                    "locataire_nom": self.typo(first.surname.upper() if self.rng.random() < 0.7 else first.surname, 0.01),
                     "locataire_prenom": first.first_name if self.rng.random() < 0.9 else None,
                     "adresse_voie": self.street(hh, abbreviate=self.rng.random() < 0.6),
                     "code_postal": hh.postal_code, "loyer_mensuel_cc": hh.monthly_rent,
@@ -172,7 +181,7 @@ class PartnerWriter:
                 decided = ev.kind == "fsl_decision"
                 row = {
                     "num_dossier": ev.data["num_dossier"], "date_depot": depot.day, "type_aide": "maintien",
-                    "demandeur_nom": first.surname, "demandeur_prenom": first.first_name,
+                    "demandeur_nom": self.typo(first.surname), "demandeur_prenom": first.first_name,
                     "demandeur_date_naissance": first.birth_date,
                     "adresse_voie": self.street(hh, abbreviate=self.rng.random() < 0.4, with_complement=True),
                     "code_postal": hh.postal_code, "nb_adultes": hh.adults,
