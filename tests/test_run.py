@@ -95,3 +95,37 @@ def test_next_months_files_keep_every_household_id(synthetic, tmp_path):
     kept = sum(1 for k, h in before.items() if after.get(k) == h)
     assert len(after) > len(before) > 100
     assert kept == len(before), f"{len(before) - kept} records changed household"
+
+
+def test_stage_as_of_today_matches_the_truth(ran, synthetic, truth):
+    """For households whose situation the files can show (no line of theirs set aside, last
+    event recorded by some partner), the stage family equals the generator's truth."""
+    from collections import Counter
+
+    from pipelines.ladder.truth import family, truth_situations
+
+    con, summary = ran
+    out, _ = synthetic
+    records, _ = truth
+    events = pd.read_csv(out / "truth" / "events.csv", dtype=str)
+    households = pd.read_csv(out / "truth" / "households.csv", dtype=str)
+    as_of = date.fromisoformat(summary["as_of"])
+    expected = truth_situations(events, dict(zip(households["household_id"], households["bailleur_type"])), as_of)
+    got = con.execute("select source, source_key, household_id from source_records").fetchdf()
+    m = got.merge(records[["source", "source_key", "household_id"]].drop_duplicates(["source", "source_key"])
+                  .rename(columns={"household_id": "truth"}), on=["source", "source_key"])
+    ours = m.groupby("truth")["household_id"].agg(lambda s: s.mode().iloc[0]).to_dict()
+    set_aside = set(records.loc[records["defect"] != "", "household_id"])
+    stages = dict(con.execute("select household_id, stage from cases").fetchall())
+    compared, errors = 0, Counter()
+    for hid, fam in expected.items():
+        if fam is None or hid not in ours or hid in set_aside:
+            continue
+        compared += 1
+        mine = family(stages.get(ours[hid]))
+        if mine != fam:
+            errors[(fam, mine)] += 1
+    accuracy = 1 - sum(errors.values()) / compared
+    print("stage accuracy", compared, round(accuracy, 4), errors.most_common(5))
+    assert compared > 80
+    assert accuracy >= 0.995, errors.most_common(5)

@@ -183,6 +183,6 @@ class World:
         if not self._emit(hh, decision_day, "fsl_decision", num_dossier=num, decision=decision, amount=amount, debt=debt):
             return False
         if decision == "accord":
-            self._emit(hh, decision_day + timedelta(days=rng.randint(5, 25)), "sortie_fsl")
+            self._emit(hh, decision_day, "sortie_fsl")  # FSL granted: the procedure ends with the decision
             return True
         return False
