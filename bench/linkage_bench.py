@@ -35,19 +35,19 @@ def records_of(households: int, seed: int) -> pd.DataFrame:
     w = PartnerWriter(world, Path("/tmp"), seed, date.today())
     rows = []
     for _, hh, r in w.cdp_rows():
-        rows.append(("cdp", r["num_acte"], None, None, r["locataire_nom"], r["locataire_date_naissance"], r["adresse_voie"],
+        rows.append((hh.household_id, "cdp", r["num_acte"], None, None, r["locataire_nom"], r["locataire_date_naissance"], r["adresse_voie"],
                      r["code_postal"], r["num_acte"], None, None))
     for _, hh, r in w.procedure_rows():
-        rows.append(("procedure", f"{r['num_procedure']}|{r['type_acte']}|{r['date_acte']}", None, None, r["locataire_nom"],
+        rows.append((hh.household_id, "procedure", f"{r['num_procedure']}|{r['type_acte']}|{r['date_acte']}", None, None, r["locataire_nom"],
                      None, r["adresse_voie"], r["code_postal"], r["ref_cdp"], r["num_procedure"], None))
     for _, hh, r in w.bailleur_rows():
-        rows.append(("bailleur", f"{r['bailleur_code']}|{r['ref_contrat']}|{r['date_extraction']}", r["locataire_nom"],
+        rows.append((hh.household_id, "bailleur", f"{r['bailleur_code']}|{r['ref_contrat']}|{r['date_extraction']}", r["locataire_nom"],
                      r["locataire_prenom"], None, None, r["adresse_voie"], r["code_postal"], None, None,
                      f"{r['bailleur_code']}|{r['ref_contrat']}"))
     for _, hh, r in w.fsl_rows():
-        rows.append(("fsl", r["num_dossier"], r["demandeur_nom"], r["demandeur_prenom"], None, r["demandeur_date_naissance"],
+        rows.append((hh.household_id, "fsl", r["num_dossier"], r["demandeur_nom"], r["demandeur_prenom"], None, r["demandeur_date_naissance"],
                      r["adresse_voie"], r["code_postal"], None, None, None))
-    df = pd.DataFrame(rows, columns=["source", "source_key", "surname", "first_name", "full_name", "birth_date", "address",
+    df = pd.DataFrame(rows, columns=["truth", "source", "source_key", "surname", "first_name", "full_name", "birth_date", "address",
                                      "postal_code", "cdp_key", "procedure_key", "tenancy_key"])
     return df.drop_duplicates(["source", "source_key"], keep="last").reset_index(drop=True)
 
@@ -85,13 +85,18 @@ def main() -> None:
     pairs = timed("splink predict (shipped model)", lambda: splink_pairs(entities, LINKAGE_MODEL))
     ids = timed("households and stable ids", lambda: assign_households(records, pairs, {}, {}, 1))
     total = round(time.perf_counter() - start, 1)
+    from pipelines.link.households import pairwise_quality
+
+    quality = pairwise_quality(ids, records["truth"])
+    print(f"pairwise precision {quality['precision']:.4f}, recall {quality['recall']:.4f} against the generator's truth")
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(f"linkage of {len(records):,} records: {total} s, peak {peak} MB "
           f"({ids.nunique():,} households, {len(pairs):,} scored pairs); target 180 s and 8 GB")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "linkage.json").write_text(json.dumps({"records": len(records), "seconds": total, "peak_mb": peak,
-                                                   "steps": steps, "households": int(ids.nunique())}, indent=2))
+                                                   "steps": steps, "households": int(ids.nunique()),
+                                                   "precision": quality["precision"], "recall": quality["recall"]}, indent=2))
 
 
 if __name__ == "__main__":

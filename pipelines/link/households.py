@@ -87,10 +87,10 @@ def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: 
             cl.LevenshteinAtThresholds("street", [1, 3]),
             cl.ExactMatch("postal_code"),
         ],
-        blocking_rules_to_generate_predictions=[
-            block_on("postal_code", "number"),
-            block_on("surname", "postal_code"),
-            block_on("birth_date"),
+        blocking_rules_to_generate_predictions=[  # narrow enough for a million records
+            block_on("postal_code", "number", "street"),
+            block_on("surname", "first_name", "postal_code"),
+            block_on("birth_date", "surname"),
         ],
         retain_intermediate_calculation_columns=True,
         max_iterations=10,
