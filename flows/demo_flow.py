@@ -9,7 +9,8 @@ from prefect import flow, task
 
 from flows.ingest_flow import ingest_flow
 from flows.run_flow import run_flow
-from pipelines.synth.generate import generate
+from pipelines.synth.generate import generate, write_suivi
+from pipelines.warehouse import connect
 
 SOURCE_ORDER = ("cdp", "bailleur", "fsl", "procedure")
 
@@ -31,4 +32,18 @@ def demo_flow(out_dir: str, warehouse: str, households: int = 5000, seed: int = 
             ingested[source] = ingest_flow(source, [str(Path(out_dir) / source)], warehouse,
                                            as_of=date.today(), progress=progress)
     summary = run_flow(warehouse, as_of=date.today())
+    suivi = returned_follow_up(out_dir, warehouse, seed)
+    ingested["suivi"] = ingest_flow("suivi", [suivi], warehouse, as_of=date.today(), progress=progress)
     return {"files": files, "ingested": ingested, "run": summary}
+
+
+@task
+def returned_follow_up(out_dir: str, warehouse: str, seed: int) -> str:
+    """What workers send back: contacts on some of the open cases (synthetic)."""
+    con = connect(warehouse)
+    try:
+        cases = con.execute("select c.case_id, 'ssp-' || lpad(cast(h.arrondissement as varchar), 2, '0') "
+                            "from cases c join households h using (household_id) order by c.case_id").fetchall()
+    finally:
+        con.close()
+    return str(write_suivi(Path(out_dir), cases, seed))

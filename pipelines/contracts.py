@@ -70,6 +70,8 @@ class CrossRule:
     other: str | None = None
     when_column: str | None = None
     when_in: tuple[str, ...] = ()
+    table: str | None = None   # exists_in: the warehouse table and key the value must be found in
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def _cross_rule(q: dict) -> CrossRule:
     return CrossRule(
         code=q["code"], rule=q["rule"], column=q["column"], description=q["description"],
         other=q.get("other"), when_column=when.get("column"), when_in=tuple(when.get("in", ())),
+        table=q.get("table"), key=q.get("key"),
     )
 
 

@@ -76,6 +76,8 @@ def build_row_expectations(contract: Contract) -> list:
                 column=name, min_value=_bound(col.minimum), max_value=_bound(col.maximum),
                 strict_min=col.exclusive_min, strict_max=col.exclusive_max))
     for rule in contract.cross_rules:
+        if rule.rule == "exists_in":
+            continue  # a lookup in the warehouse: checked by the SQL rules only
         if rule.rule == "required_when":
             values = ", ".join(repr(v) for v in rule.when_in)
             out.append(E.ExpectColumnValuesToNotBeNull(

@@ -96,3 +96,26 @@ def test_suspicious_half_empty_snapshot_is_flagged(loaded, synthetic, truth):
                       ["%" + next(iter(dropped))]).fetchall()[0]
     con.close()
     assert row[0] is False and "volume anormal" in row[1]
+
+
+def test_returned_follow_up_with_unknown_case_ids_goes_to_quarantine(loaded, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from pipelines.synth.generate import write_suivi
+
+    wh, _ = loaded
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(wh, copy)
+    con = connect(copy)
+    con.execute("insert into cases (case_id, household_id) values ('C0000001', 'M0000001'), ('C0000002', 'M0000002')")
+    path = write_suivi(tmp_path, [(f"C000000{i}", "adil") for i in (1, 2)] * 40, seed=5, share=1.0)
+    truth = pd.read_csv(tmp_path / "truth" / "suivi.csv", keep_default_na=False)
+    (res,), _ = ingest_files(con, "suivi", [path])
+    q = dict(con.execute("select line_number, reason_code from quarantine where source = 'suivi'").fetchall())
+    con.close()
+    want = {int(r.line_number): r.defect for r in truth.itertuples() if r.defect}
+    assert "unknown_case" in want.values()
+    assert q == want
+    assert res.rows_loaded == len(truth) - len(want)

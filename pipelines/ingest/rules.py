@@ -154,6 +154,8 @@ def cross_rules(contract: Contract) -> list[RowRule]:
         a = f'"{r.column}"'
         if r.rule == "required_when":
             cond = f'"{r.when_column}" in {_in_list(r.when_in)} and {a} is null'
+        elif r.rule == "exists_in":  # e.g. a returned case id must be one Vigie sent
+            cond = f'{a} is not null and {a} not in (select "{r.key}" from {r.table})'
         else:
             b = f'"{r.other}"'
             op = {"not_after": ">", "not_before": "<", "after": "<="}[r.rule]

@@ -353,3 +353,39 @@ def _csv(path: Path, rows: list[dict]) -> None:
         wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
         wr.writeheader()
         wr.writerows(rows)
+
+
+SUIVI_STATUSES = ("non_joignable", "contacte", "accompagnement", "plan_apurement", "fsl_depose", "orientation_autre",
+                  "clos_dette_soldee", "clos_relogement")
+
+
+def write_suivi(out_dir: Path, cases: list[tuple[str, str]], seed: int = 0, share: float = 0.25,
+                today: date | None = None) -> Path:
+    """A follow-up file as workers return it (csv, `;`, UTF-8 with BOM): contacts on a share of the
+    given (case_id, destination) pairs, with a few lines breaking the contract (unknown case ids,
+    unknown statuses), recorded in truth/suivi.csv."""
+    rng = random.Random(seed + 7)
+    today = today or date.today()
+    rows, truth = [], []
+    for case_id, destination in cases:
+        if rng.random() >= share:
+            continue
+        row = {"case_id": case_id, "destination": destination,
+               "date_contact": today - timedelta(days=rng.randint(1, 30)), "statut": rng.choice(SUIVI_STATUSES),
+               "commentaire": rng.choice([None, None, "rappeler en fin de semaine", "RDV pris ; dossier FSL à compléter",
+                                          "message laissé, \"pas de réponse\""])}
+        defect = ""
+        r = rng.random()
+        if r < 0.03:
+            row["case_id"], defect = f"C9{rng.randint(100000, 999999)}", "unknown_case"
+        elif r < 0.05:
+            row["statut"], defect = "en attente", "unknown_value"
+        rows.append(row)
+        truth.append(defect)
+    path = Path(out_dir) / "suivi" / f"suivi_{today.isoformat()}.csv"
+    lines = write_file(path, load_contract("suivi"), rows, Profile(encoding="utf-8-sig", delimiter=";",
+                                                                    header_style="canonical"))
+    (Path(out_dir) / "truth").mkdir(parents=True, exist_ok=True)
+    _csv(Path(out_dir) / "truth" / "suivi.csv", [{"file": str(path.relative_to(out_dir)), "line_number": ln, "defect": d}
+                                                 for ln, d in zip(lines, truth)])
+    return path
