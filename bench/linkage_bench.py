@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from pipelines.link.households import assign_households, deterministic_entities, entities_table, splink_pairs  # noqa: E402
-from pipelines.link.keys import fold, normalise_address, surname_and_first  # noqa: E402
+from pipelines.link.keys import normalise_address, surname_and_first  # noqa: E402
 from pipelines.run import LINKAGE_MODEL  # noqa: E402
 from pipelines.synth.generate import PartnerWriter  # noqa: E402
 from pipelines.synth.world import World  # noqa: E402

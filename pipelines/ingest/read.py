@@ -293,7 +293,7 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     con.execute("create or replace temp table _fields as select line as ln, raw, "
                 f"{_split_fields_sql(shape.delimiter)} as fields from _rejected")
     con.execute(f"create or replace temp table _slow as {_columns_from_fields(n)}")
-    con.execute(f"create or replace temp table _tail as select * from _slow limit 0")
+    con.execute("create or replace temp table _tail as select * from _slow limit 0")
     con.execute(f"create or replace temp view {table} as select * from _fast")
     shape.slow_table = "(select * from _slow union all by name select * from _tail)"
     return True
