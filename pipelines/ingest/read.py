@@ -1,9 +1,10 @@
-"""Reading a partner file into records: one row per data line with its line number,
-its raw text and its fields as text. No typing here (see rules.py).
+"""Reading a partner file into records: one row per data line with its line number
+and its fields (c1..cN, N = the header's width). Typing and rules: see rules.py.
 
-CSV parsing runs in DuckDB (lines, then fields) so that line numbers are exact: a
-blank line, a quoted field spanning lines or a line with a stray delimiter keeps its
-place in the file. Excel files go through openpyxl (read-only).
+CSV: DuckDB's own parser when line numbers provably follow record order (some columns
+typed natively), the exact line-by-line path otherwise; either way a blank line, a
+quoted field spanning lines or a line with a stray delimiter keeps its place in the
+file (docs/DECISIONS.md). Excel files go through openpyxl (read-only).
 """
 from __future__ import annotations
 
