@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipelines.ladder.cases import build_cases
 from pipelines.ladder.events import build_case_events
-from pipelines.link.households import REVIEW_BAND, link
+from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
 from vigie.config import MODELS_DIR
 
@@ -19,6 +19,7 @@ def link_households(con, model_path: Path = LINKAGE_MODEL, train: bool = False) 
     decisions = {(l, r): a for l, r, a in con.execute(
         "select unique_id_l, unique_id_r, accepted from link_decisions").fetchall()}
     records, pairs = link(con, decisions, model_path, train)
+    sure = deterministic_links(records)
     con.execute("begin transaction")
     try:
         con.execute("delete from record_households")
@@ -26,7 +27,7 @@ def link_households(con, model_path: Path = LINKAGE_MODEL, train: bool = False) 
         con.execute("insert into record_households select source, source_key, household_id from _rh")
         con.unregister("_rh")
         con.execute("delete from record_links")
-        con.register("_links", pairs)
+        con.register("_links", pd.concat([sure, pairs], ignore_index=True) if len(pairs) else sure)
         con.execute("insert into record_links select unique_id_l, unique_id_r, match_probability, match_weight, "
                     "reasons from _links")
         con.unregister("_links")

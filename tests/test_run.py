@@ -129,3 +129,28 @@ def test_stage_as_of_today_matches_the_truth(ran, synthetic, truth):
     print("stage accuracy", compared, round(accuracy, 4), errors.most_common(5))
     assert compared > 80
     assert accuracy >= 0.995, errors.most_common(5)
+
+
+def test_sure_links_say_which_key_joined_them(ran):
+    con, _ = ran
+    reasons = dict(con.execute("select reasons, count(*) from record_links where match_probability = 1 "
+                               "and match_weight is null group by 1").fetchall())
+    assert reasons.get("même contrat chez le même bailleur", 0) > 50
+    assert reasons.get("l'acte de procédure renvoie à ce commandement", 0) > 10
+
+
+def test_a_persons_decision_overrides_the_model(ran):
+    """Rejecting a link the model made splits the household at the next run; accepting joins."""
+    from pipelines.run import link_households
+
+    con, _ = ran
+    l, r = con.execute("select unique_id_l, unique_id_r from record_links where match_weight is not null "
+                       "order by match_probability desc limit 1").fetchall()[0]
+    hid = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
+    assert hid[l] == hid[r]
+    con.execute("insert into link_decisions values (?, ?, false, current_timestamp)", [l, r])
+    link_households(con)
+    hid = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
+    assert hid[l] != hid[r]
+    con.execute("delete from link_decisions")
+    link_households(con)

@@ -190,6 +190,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: 
         try:
             # reading fills connection-local temporary tables only: the warehouse is not touched yet
             shape = read_records(con, path, data, contract)
+            if scalar(con, "select count(*) from _rec") == 0:
+                raise UnreadableFile("header_only", "le fichier ne contient que la ligne d'en-tête, aucune donnée : "
+                                                    "demandez au partenaire un export complet")
         except UnreadableFile as exc:
             unreadable = exc
         res.sha256 = digest.result()

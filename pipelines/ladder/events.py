@@ -32,17 +32,20 @@ def build_case_events(con) -> int:
                json_object('amount', s.montant_accorde)
         {_LATEST.format(s='fsl')} and s.decision = 'accord' and s.type_aide = 'maintien'
     """)
-    # a social tenancy absent from its landlord's next snapshot is no longer in arrears,
-    # when nothing else (a commandement, a court act) shows an open procedure
+    # a social tenancy absent from its landlord's next snapshot is no longer in arrears, when
+    # nothing else (a commandement, a court act) shows an open procedure: a repayment plan kept
+    # in its last snapshot ends as `sortie_plan_respecte`, otherwise `sortie_dette_soldee`
     con.execute(f"""
         insert into case_events
         with tenancy as (
-            select r.household_id, s.bailleur_code, s.ref_contrat, max(s.date_extraction) as last_seen
+            select r.household_id, s.bailleur_code, s.ref_contrat, max(s.date_extraction) as last_seen,
+                   arg_max(coalesce(s.plan_apurement and s.plan_respecte, false), s.date_extraction) as plan_kept
             {_LATEST.format(s='bailleur')} group by all),
         snapshots as (select distinct bailleur_code, date_extraction from staging_bailleur)
-        select t.household_id, min(n.date_extraction), 'sortie_dette_soldee', 'bailleur',
+        select t.household_id, min(n.date_extraction),
+               case when t.plan_kept then 'sortie_plan_respecte' else 'sortie_dette_soldee' end, 'bailleur',
                t.bailleur_code || '|' || t.ref_contrat, null
         from tenancy t join snapshots n on n.bailleur_code = t.bailleur_code and n.date_extraction > t.last_seen
         where t.household_id not in (select household_id from case_events where source in ('cdp', 'procedure'))
-        group by t.household_id, t.bailleur_code, t.ref_contrat""")
+        group by t.household_id, t.bailleur_code, t.ref_contrat, t.plan_kept""")
     return con.execute("select count(*) from case_events").fetchall()[0][0]

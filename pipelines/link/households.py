@@ -42,6 +42,21 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+KEY_REASONS = {"tenancy_key": "même contrat chez le même bailleur", "procedure_key": "même numéro de procédure",
+               "cdp_key": "l'acte de procédure renvoie à ce commandement"}
+
+
+def deterministic_links(records: pd.DataFrame) -> pd.DataFrame:
+    """The sure links, as pairs with probability 1 and the key that joins them (one pair per
+    record and the first record of its key group)."""
+    rows = []
+    for key, reason in KEY_REASONS.items():
+        for _, ids in records.dropna(subset=[key]).groupby(key)["unique_id"]:
+            ids = sorted(ids)
+            rows.extend((ids[0], other, 1.0, None, reason) for other in ids[1:])
+    return pd.DataFrame(rows, columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"])
+
+
 def deterministic_entities(records: pd.DataFrame) -> pd.Series:
     """Entity id (the smallest unique_id of its group) for each record."""
     uf = UnionFind()
