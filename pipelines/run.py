@@ -10,6 +10,7 @@ from pipelines.ladder.cases import build_cases
 from pipelines.ladder.events import build_case_events
 from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
+from pipelines.route.routing import route_cases
 from vigie.config import MODELS_DIR
 
 LINKAGE_MODEL = MODELS_DIR / "linkage" / "splink_model.json"
@@ -67,6 +68,7 @@ def place_on_ladder(con, as_of: date) -> dict:
                              from case_events group by household_id) e
                        where households.household_id = e.household_id""")
         cases = build_cases(con, as_of)
+        route_cases(con, as_of)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -107,3 +107,7 @@ create table if not exists cases (
     charter_actions    varchar[],
     warnings           varchar[]
 );
+
+-- routing (rules/routing.yaml)
+alter table cases add column if not exists levers varchar[];
+alter table cases add column if not exists urgent boolean;

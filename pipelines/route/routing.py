@@ -1,0 +1,125 @@
+"""Routing each open case to the team that can act (rules/routing.yaml), with its levers
+and its priority. Until the risk model exists (issue 4), the risk is the stage baseline:
+how far up the ladder, and how many months of rent are owed."""
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+import pandas as pd
+import yaml
+
+from pipelines.ladder.stages import RANK
+from vigie.config import RULES_DIR
+
+
+@lru_cache(maxsize=None)
+def routing_rules() -> dict:
+    return yaml.safe_load((RULES_DIR / "routing.yaml").read_text(encoding="utf-8"))
+
+
+def capacity(destination: str) -> int:
+    caps = routing_rules()["capacity"]
+    return caps.get(destination, caps["ssp_default"] if destination.startswith("ssp-") else 0)
+
+
+def ssp(arrondissement) -> str | None:
+    return None if arrondissement is None or pd.isna(arrondissement) else f"ssp-{int(arrondissement):02d}"
+
+
+def destinations(stage: str, bailleur_type: str | None, arrondissement, fragile: bool) -> tuple[str | None, list[str]]:
+    """(owner, co-destinations) by the first rule that applies."""
+    rules = routing_rules()
+    for rule in rules["rules"]:
+        when = rule["when"]
+        if "stage" in when and stage not in when["stage"]:
+            continue
+        if "bailleur_type" in when and bailleur_type not in when["bailleur_type"]:
+            continue
+        owner = ssp(arrondissement) if rule["owner"] == "ssp" else rule["owner"]
+        co = list(rule.get("co", []))
+        break
+    if fragile and arrondissement in rules["eliahs_arrondissements"]:
+        co.append("eliahs")
+    return owner, [c for c in co if c != owner]
+
+
+def consumption_units(adults, under_14, over_14) -> float | None:
+    if adults is None or pd.isna(adults):
+        return None
+    uc = routing_rules()["fsl"]["consumption_units"]
+    return uc["first_adult"] + uc["other_14_plus"] * (max(int(adults) - 1, 0) + int(over_14 or 0)) + \
+        uc["child_under_14"] * int(under_14 or 0)
+
+
+def levers(stage: str, debt, income, units, as_of: date) -> list[str]:
+    """Recommended levers, in the words workers use."""
+    fsl = next(v for v in routing_rules()["fsl"]["versions"] if as_of >= date.fromisoformat(v["from"]))
+    out = []
+    if debt is not None and not pd.isna(debt) and float(debt) <= fsl["debt_ceiling"]:
+        if income is None or pd.isna(income) or not units:
+            out.append("FSL maintien (ressources à vérifier)")
+        elif float(income) / units <= fsl["income_per_uc_ceiling"]:
+            out.append("FSL maintien")
+    elif debt is not None and not pd.isna(debt):
+        out.append("dossier de surendettement (dette au-delà du plafond FSL)")
+    if stage in ("impaye", "impaye_constitue", "cdp"):
+        out.append("plan d'apurement")
+    if stage == "assignation":
+        out.append("délais de paiement à l'audience (si le loyer courant a repris)")
+    if stage in ("jugement", "cql", "cfp_demandee", "cfp_accordee", "cfp_refusee"):
+        out.append("relogement / DALO")
+    return out
+
+
+def baseline_risk(stage: str, debt, rent) -> tuple[float, str]:
+    months = float(debt) / float(rent) if debt is not None and rent and not pd.isna(debt) and not pd.isna(rent) else None
+    score = 0.6 * RANK.get(stage, 0) / max(RANK.values()) + 0.4 * min((months or 0) / 12, 1.0)
+    reasons = [f"stade {stage}"]
+    if months is not None:
+        reasons.append(f"dette de {months:.1f} mois de loyer".replace(".", ","))
+    return round(score, 3), " ; ".join(reasons)
+
+
+def route_cases(con, as_of: date) -> int:
+    """Fill destination, co_destinations, risk, levers and priority of every row of `cases`."""
+    df = con.sql("""
+        select c.case_id, c.stage, c.next_deadline, c.deadline_passed, c.debt, c.monthly_rent,
+               h.arrondissement, h.bailleur_type, f.fragile, f2.income, f2.adults, f2.under_14, f2.over_14
+        from cases c join households h using (household_id)
+        left join (select r.household_id, bool_or(s.fragilite_signalee) as fragile
+                   from source_records r join staging_bailleur s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
+                   where r.source = 'bailleur' group by 1) f using (household_id)
+        left join (select r.household_id, arg_max(s.ressources_mensuelles, s.date_depot) as income,
+                          arg_max(s.nb_adultes, s.date_depot) as adults, arg_max(s.nb_enfants_moins_14, s.date_depot) as under_14,
+                          arg_max(s.nb_enfants_14_plus, s.date_depot) as over_14
+                   from source_records r join staging_fsl s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
+                   where r.source = 'fsl' group by 1) f2 using (household_id)
+    """).to_arrow_table().to_pandas()
+    if df.empty:
+        return 0
+    urgent_days = routing_rules()["urgent_within_days"]
+    rows = []
+    for r in df.itertuples():
+        owner, co = destinations(r.stage, r.bailleur_type, r.arrondissement, bool(r.fragile) if r.fragile == r.fragile else False)
+        score, why = baseline_risk(r.stage, r.debt, r.monthly_rent)
+        units = consumption_units(r.adults, r.under_14, r.over_14)
+        nd = r.next_deadline if r.next_deadline == r.next_deadline else None
+        urgent = nd is not None and not r.deadline_passed and (pd.Timestamp(nd).date() - as_of).days <= urgent_days
+        if urgent:
+            why += f" ; échéance le {pd.Timestamp(nd):%d/%m/%Y}"
+        rows.append({"case_id": r.case_id, "destination": owner, "co_destinations": co, "risk_score": score,
+                     "risk_reasons": why, "levers": levers(r.stage, r.debt, r.income, units, as_of),
+                     "urgent": urgent, "deadline": nd})
+    routed = pd.DataFrame(rows)
+    routed["order_deadline"] = pd.to_datetime(routed["deadline"]).fillna(pd.Timestamp.max)
+    routed = routed.sort_values(["urgent", "risk_score", "order_deadline", "case_id"], ascending=[False, False, True, True])
+    routed["priority_rank"] = routed.groupby("destination").cumcount() + 1
+    routed["within_capacity"] = [rank <= capacity(d) for rank, d in zip(routed["priority_rank"], routed["destination"])]
+    con.register("_routed", routed.drop(columns=["deadline", "order_deadline"]))
+    con.execute("""update cases set destination = r.destination, co_destinations = r.co_destinations,
+                       risk_score = r.risk_score, risk_reasons = r.risk_reasons, levers = r.levers,
+                       priority_rank = r.priority_rank, within_capacity = r.within_capacity, urgent = r.urgent
+                   from _routed r where cases.case_id = r.case_id""")
+    con.unregister("_routed")
+    return len(routed)
