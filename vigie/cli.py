@@ -289,6 +289,47 @@ def review(
     console.print("Décidez avec `vigie review --accept N` ou `vigie review --reject N`.")
 
 
+@app.command()
+def cases(
+    destination: Annotated[str, typer.Argument(help="adil, ssp-01 .. ssp-20 (16e : ssp-16), eliahs, ou all")],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx ou csv")] = "xlsx",
+    out: Annotated[Path, typer.Option("--out", help="Dossier où écrire les listes")] = Path("case_lists"),
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exporte la liste priorisée d'une destination (ou de toutes) pour la semaine."""
+    if fmt not in ("xlsx", "csv"):
+        fail("--format doit valoir xlsx ou csv")
+    import re
+
+    if destination not in ("adil", "eliahs", "all") and not re.fullmatch(r"ssp-(0[1-9]|1[0-9]|20)", destination):
+        fail(f"destination inconnue « {destination} » : adil, ssp-01 à ssp-20, eliahs ou all")
+    con = _read_only(warehouse)
+    from pipelines.route.case_lists import all_destinations, case_list, write_csv, write_xlsx
+
+    as_of = con.execute("select max(as_of) from cases").fetchall()[0][0]
+    if as_of is None:
+        con.close()
+        fail("aucun cas calculé : lancez d'abord `vigie run`")
+    written = []
+    for dest in (all_destinations(con) if destination == "all" else [destination]):
+        df = case_list(con, dest)
+        path = out / f"{dest}_{as_of.isoformat()}.{fmt}"
+        (write_xlsx(df, path, dest, as_of) if fmt == "xlsx" else write_csv(df, path))
+        written.append({"destination": dest, "file": str(path), "rows": len(df),
+                        "within_capacity": int(df["dans_capacite"].sum()) if len(df) else 0})
+    con.close()
+    if as_json:
+        _emit_json({"as_of": as_of.isoformat(), "lists": written})
+        return
+    table = Table(title=f"Listes de cas au {as_of:%d/%m/%Y}")
+    for col in ("destination", "dossiers", "dans la capacité", "fichier"):
+        table.add_column(col)
+    for w in written:
+        table.add_row(w["destination"], str(w["rows"]), str(w["within_capacity"]), w["file"])
+    console.print(table)
+
+
 def _parse_day(text: str) -> date:
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
         try:

@@ -1,0 +1,164 @@
+"""Case lists (INTERFACES.md): one file per destination, French headers, priority order,
+only that destination's cases, the three return columns the only editable cells, and no
+cell that a spreadsheet would read as a formula."""
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.route.routing import capacity
+
+COLUMNS = ["priorite", "case_id", "stade", "prochaine_echeance", "nature_echeance", "score_risque", "raisons",
+           "locataire", "adresse", "code_postal", "bailleur", "type_bailleur", "dette", "loyer_mensuel_cc",
+           "mois_impayes", "leviers", "actions_charte", "historique", "date_contact", "statut", "commentaire"]
+RETURN_COLUMNS = ["date_contact", "statut", "commentaire"]
+STATUTS = ["non_joignable", "contacte", "accompagnement", "plan_apurement", "fsl_depose", "orientation_autre",
+           "clos_dette_soldee", "clos_relogement", "clos_expulsion"]
+EXPLANATIONS = {
+    "priorite": "Rang dans votre liste : échéance légale sous 14 jours d'abord, puis risque décroissant.",
+    "case_id": "Identifiant du dossier : à garder tel quel, il permet de relier votre retour.",
+    "stade": "Étape de la procédure (impayé, commandement de payer, assignation, jugement, CQL, concours de la force publique).",
+    "prochaine_echeance": "Date de la prochaine échéance légale.",
+    "nature_echeance": "fin_delai_cdp, audience, fin_delai_cql, decision_prefet, fin_treve, signalement_caf.",
+    "score_risque": "Risque que la procédure avance (0 à 1) ; en attendant le modèle, selon le stade et la dette.",
+    "raisons": "Ce qui place le dossier à ce rang.",
+    "leviers": "Aides possibles : FSL maintien (dette jusqu'à 11 000 €, ressources par unité de consommation), "
+               "plan d'apurement, délais de paiement à l'audience, surendettement, relogement / DALO.",
+    "historique": "Les actes connus, du plus ancien au plus récent.",
+    "date_contact": "À remplir : date du contact (jj/mm/aaaa).",
+    "statut": "À remplir : choisir dans la liste.",
+    "commentaire": "À remplir si utile (ne pas y mettre d'informations de santé).",
+}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """Text a spreadsheet would take for a formula gets a leading apostrophe (CSV) —
+    in xlsx the cell is typed as text instead (see write_xlsx)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def case_list(con, destination: str) -> pd.DataFrame:
+    """The rows of one destination's list, in priority order, within-capacity rows first."""
+    df = con.execute("""
+        with latest_name as (
+            select r.household_id,
+                   arg_max(coalesce(c.locataire_nom, p.locataire_nom, b.locataire_nom || coalesce(' ' || b.locataire_prenom, ''),
+                                    f.demandeur_nom || coalesce(' ' || f.demandeur_prenom, '')), r.ingest_id) as locataire,
+                   arg_max(coalesce(c.adresse_voie || coalesce(', ' || c.adresse_complement, ''), p.adresse_voie,
+                                    b.adresse_voie, f.adresse_voie), r.ingest_id) as adresse,
+                   arg_max(coalesce(c.code_postal, p.code_postal, b.code_postal, f.code_postal), r.ingest_id) as code_postal,
+                   arg_max(coalesce(c.bailleur_nom, p.bailleur_nom, b.bailleur_code), r.ingest_id) as bailleur
+            from source_records r
+            left join staging_cdp c on r.source = 'cdp' and c.ingest_id = r.ingest_id and c.line_number = r.line_number
+            left join staging_procedure p on r.source = 'procedure' and p.ingest_id = r.ingest_id and p.line_number = r.line_number
+            left join staging_bailleur b on r.source = 'bailleur' and b.ingest_id = r.ingest_id and b.line_number = r.line_number
+            left join staging_fsl f on r.source = 'fsl' and f.ingest_id = r.ingest_id and f.line_number = r.line_number
+            where r.household_id is not null
+            group by r.household_id),
+        history as (
+            select household_id, string_agg(strftime(event_date, '%d/%m/%Y') || ' ' || event, ' ; ' order by event_date) as historique
+            from case_events where event <> 'arrears' group by household_id)
+        select c.case_id, c.stage as stade, c.next_deadline as prochaine_echeance, c.next_deadline_kind as nature_echeance,
+               c.risk_score as score_risque, c.risk_reasons as raisons, n.locataire, n.adresse, n.code_postal, n.bailleur,
+               h.bailleur_type as type_bailleur, c.debt as dette, c.monthly_rent as loyer_mensuel_cc,
+               round(c.debt / nullif(c.monthly_rent, 0), 1) as mois_impayes, array_to_string(c.levers, ' ; ') as leviers,
+               array_to_string(c.charter_actions, ' ; ') as actions_charte, y.historique,
+               c.urgent, c.within_capacity, c.destination
+        from cases c join households h using (household_id)
+        left join latest_name n using (household_id) left join history y using (household_id)
+        where c.destination = ? or list_contains(c.co_destinations, ?)
+        """, [destination, destination]).fetchdf()
+    if df.empty:
+        return pd.DataFrame(columns=COLUMNS + ["dans_capacite"])
+    df["_deadline"] = pd.to_datetime(df["prochaine_echeance"]).fillna(pd.Timestamp.max)
+    df = df.sort_values(["urgent", "score_risque", "_deadline", "case_id"], ascending=[False, False, True, True])
+    df["priorite"] = range(1, len(df) + 1)
+    df["dans_capacite"] = df["priorite"] <= capacity(destination)
+    for col in RETURN_COLUMNS:
+        df[col] = None
+    return df[COLUMNS + ["dans_capacite"]].reset_index(drop=True)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow(COLUMNS)
+        for row in df[COLUMNS].itertuples(index=False):
+            w.writerow(["" if v is None or (isinstance(v, float) and v != v) else neutralise(_text(v)) for v in row])
+    return path
+
+
+def _text(value):
+    if isinstance(value, (date, pd.Timestamp)):
+        return f"{value:%d/%m/%Y}"
+    if isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    return str(value) if not isinstance(value, str) else value
+
+
+def _cell(value):
+    """A value openpyxl writes as its own type: dates as dates, amounts as numbers."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if type(value).__name__ == "Decimal":
+        return float(value)
+    return value
+
+
+def write_xlsx(df: pd.DataFrame, path: Path, destination: str, as_of: date) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill, Protection
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "cas"
+    ws.append(COLUMNS)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    grey = PatternFill("solid", fgColor="DDDDDD")
+    for row in df.itertuples(index=False):
+        ws.append([_cell(v) for v in row[: len(COLUMNS)]])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+                cell.data_type = "s"  # text, never a formula
+            if not row.dans_capacite:
+                cell.fill = grey
+    editable = [COLUMNS.index(c) + 1 for c in RETURN_COLUMNS]
+    for r in range(2, ws.max_row + 1):
+        for c in editable:
+            ws.cell(row=r, column=c).protection = Protection(locked=False)
+    if ws.max_row > 1:
+        statut = COLUMNS.index("statut") + 1
+        letter = ws.cell(row=1, column=statut).column_letter
+        dv = DataValidation(type="list", formula1='"' + ",".join(STATUTS) + '"', allow_blank=True)
+        dv.add(f"{letter}2:{letter}{ws.max_row}")
+        ws.add_data_validation(dv)
+    ws.protection.sheet = True
+    ws.freeze_panes = "C2"
+    help_sheet = wb.create_sheet("colonnes")
+    help_sheet.append(["colonne", "explication"])
+    help_sheet.append(["liste", f"{destination}, situation au {as_of:%d/%m/%Y} ; lignes grisées : au-delà de la "
+                                f"capacité hebdomadaire ({capacity(destination)}), elles attendent avec leur rang"])
+    for col in COLUMNS:
+        help_sheet.append([col, EXPLANATIONS.get(col, "")])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def all_destinations(con) -> list[str]:
+    rows = con.execute("select distinct destination from cases where destination is not null "
+                       "union select distinct unnest(co_destinations) from cases").fetchall()
+    return sorted(r[0] for r in rows if r[0])
