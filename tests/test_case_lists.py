@@ -1,0 +1,81 @@
+"""Case lists as the teams receive them: only their cases, priority order, capacity cut,
+editable return columns only, no cell read as a formula."""
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date
+
+import openpyxl
+import pytest
+
+from pipelines.route.case_lists import COLUMNS, case_list, write_csv, write_xlsx
+from pipelines.route.routing import capacity
+from pipelines.run import run
+from pipelines.warehouse import connect
+
+
+@pytest.fixture(scope="module")
+def routed(loaded, tmp_path_factory):
+    wh, _ = loaded
+    copy = tmp_path_factory.mktemp("lists") / "w.duckdb"
+    shutil.copy(wh, copy)
+    con = connect(copy)
+    run(con, date.today())
+    yield con
+    con.close()
+
+
+def test_a_social_service_sees_only_its_arrondissement(routed):
+    lists = {f"ssp-{a:02d}": case_list(routed, f"ssp-{a:02d}") for a in range(1, 21)}
+    assert sum(len(df) for df in lists.values()) > 50
+    for dest, df in lists.items():
+        arrs = {int(cp) % 100 if cp != "75116" else 16 for cp in df["code_postal"].dropna()}
+        assert arrs <= {int(dest[-2:])}, (dest, arrs)
+
+
+def test_adil_gets_private_tenants_at_the_commandement_and_court_stages_as_co_worker(routed):
+    df = case_list(routed, "adil")
+    assert len(df) > 10
+    owners = routed.execute("select case_id, stage, destination, co_destinations from cases").fetchall()
+    expected = {cid for cid, stage, dest, co in owners if dest == "adil" or "adil" in (co or [])}
+    assert set(df["case_id"]) == expected
+    stages = dict(routed.execute("select case_id, stage from cases").fetchall())
+    btypes = dict(routed.execute("select case_id, bailleur_type from cases join households using (household_id)").fetchall())
+    for cid in df["case_id"]:
+        assert stages[cid] in ("assignation", "cql") or (stages[cid] == "cdp" and btypes[cid] != "social")
+
+
+def test_priority_order_and_capacity(routed):
+    df = case_list(routed, "adil")
+    assert list(df["priorite"]) == list(range(1, len(df) + 1))
+    assert df["dans_capacite"].sum() == min(len(df), capacity("adil"))
+    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
+
+
+def test_formula_injection_is_neutralised(routed, tmp_path):
+    df = case_list(routed, "adil").head(3).copy()
+    df.loc[0, "locataire"] = '=HYPERLINK("http://exemple.invalid","cliquez")'
+    df.loc[1, "adresse"] = "+33 1 23 45 67 89"
+    df.loc[2, "bailleur"] = "@SUM(A1:A9)"
+    xlsx = write_xlsx(df, tmp_path / "adil.xlsx", "adil", date.today())
+    ws = openpyxl.load_workbook(xlsx).worksheets[0]
+    cells = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str) and c.value[:1] in "=+@-"]
+    assert len(cells) == 3 and all(c.data_type == "s" for c in cells)
+    path = write_csv(df, tmp_path / "adil.csv")
+    with open(path, encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    values = [v for r in rows[1:] for v in r]
+    assert "'=HYPERLINK(\"http://exemple.invalid\",\"cliquez\")" in values and "'+33 1 23 45 67 89" in values
+    assert not any(v[:1] in "=+@" for v in values if v)
+
+
+def test_only_the_return_columns_are_editable_and_statut_offers_its_values(routed, tmp_path):
+    df = case_list(routed, "adil")
+    ws = openpyxl.load_workbook(write_xlsx(df, tmp_path / "adil.xlsx", "adil", date.today())).worksheets[0]
+    assert ws.protection.sheet
+    header = [c.value for c in ws[1]]
+    unlocked = {header[c.column - 1] for row in ws.iter_rows(min_row=2) for c in row if not c.protection.locked}
+    assert unlocked == {"date_contact", "statut", "commentaire"}
+    (dv,) = ws.data_validations.dataValidation
+    assert "non_joignable" in dv.formula1 and "clos_relogement" in dv.formula1
