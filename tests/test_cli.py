@@ -50,6 +50,8 @@ def test_demo_runs_the_pipeline_and_publishes_artifacts(prefect_harness, tmp_pat
     assert code in (0, 1)
     doc = json.loads(stdout)
     assert doc["totals"]["rows_loaded"] > 300
+    assert {l["destination"] for l in doc["case_lists"]} >= {"adil"} and all(
+        (tmp_path / "demo" / "case_lists" / f"{l['file'].split('/')[-1]}").exists() for l in doc["case_lists"])
     assert doc["totals"]["rows_read"] == (doc["totals"]["rows_loaded"] + doc["totals"]["rows_quarantined"]
                                           + doc["totals"]["rows_skipped"])
     from prefect.client.orchestration import get_client

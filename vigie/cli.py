@@ -382,6 +382,8 @@ def demo(
         console.print(f"Paris synthétique : {households} ménages, graine {seed} -> {data_dir}")
     result = demo_flow(str(data_dir), str(wh), households=households, seed=seed,
                        progress=not as_json and console.is_terminal)
+    lists_dir = out / "case_lists"
+    lists = _write_all_lists(wh, lists_dir)
     elapsed = time.perf_counter() - started
     all_results = [r for rs in result["ingested"].values() for r in rs]
     from pipelines.ingest.report import summarise
@@ -389,7 +391,7 @@ def demo(
     totals = summarise(all_results)
     if as_json:
         _emit_json({"warehouse": str(wh), "data_dir": str(data_dir), "seconds": round(elapsed, 1), "totals": totals,
-                    "run": result["run"],
+                    "run": result["run"], "case_lists": lists,
                     "files": [{k: v for k, v in r.items() if k != "validation"} for r in all_results]})
     else:
         table = Table(title=f"Démo terminée en {elapsed:.0f} s")
@@ -404,9 +406,28 @@ def demo(
         for r in flagged:
             console.print(f"[yellow]À vérifier[/] {Path(r['file_path']).name} : {r['message']}")
         _print_run(result["run"])
+        console.print(f"Listes de cas : {len(lists)} destinations dans {lists_dir}")
         console.print(f"Entrepôt : {wh}\nFichiers partenaires : {data_dir}\n"
                       f"Lignes écartées : `vigie quarantine --warehouse {wh}`")
     raise typer.Exit(1 if any(r["needs_attention"] for r in all_results) else 0)
+
+
+def _write_all_lists(wh: Path, folder: Path) -> list[dict]:
+    from pipelines.route.case_lists import all_destinations, case_list, write_xlsx
+    from pipelines.warehouse import connect
+
+    shutil.rmtree(folder, ignore_errors=True)
+    con = connect(wh, read_only=True)
+    try:
+        as_of = con.execute("select max(as_of) from cases").fetchall()[0][0] or date.today()
+        written = []
+        for dest in all_destinations(con):
+            df = case_list(con, dest)
+            path = write_xlsx(df, folder / f"{dest}_{as_of.isoformat()}.xlsx", dest, as_of)
+            written.append({"destination": dest, "file": str(path), "rows": len(df)})
+        return written
+    finally:
+        con.close()
 
 
 def _reset_demo_warehouse(wh: Path) -> None:
