@@ -145,6 +145,16 @@ def write_xlsx(df: pd.DataFrame, path: Path, destination: str, as_of: date) -> P
         dv = DataValidation(type="list", formula1='"' + ",".join(STATUTS) + '"', allow_blank=True)
         dv.add(f"{letter}2:{letter}{ws.max_row}")
         ws.add_data_validation(dv)
+    widths = {"priorite": 8, "case_id": 11, "stade": 16, "prochaine_echeance": 12, "nature_echeance": 16,
+              "score_risque": 8, "raisons": 45, "locataire": 28, "adresse": 36, "code_postal": 8, "bailleur": 22,
+              "type_bailleur": 14, "dette": 10, "loyer_mensuel_cc": 10, "mois_impayes": 8, "leviers": 45,
+              "actions_charte": 14, "historique": 60, "date_contact": 12, "statut": 18, "commentaire": 40}
+    for i, col in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = widths.get(col, 12)
+    for col in ("prochaine_echeance", "date_contact"):
+        idx = COLUMNS.index(col) + 1
+        for r in range(2, ws.max_row + 1):
+            ws.cell(row=r, column=idx).number_format = "DD/MM/YYYY"
     ws.protection.sheet = True
     ws.freeze_panes = "C2"
     help_sheet = wb.create_sheet("colonnes")
