@@ -86,6 +86,7 @@ class Contract:
     min_volume_ratio: float
     max_quarantine_share: float
     volume_group: str | None = None
+    skip_when_empty: tuple[str, ...] = ()
     path: Path = field(default=Path("."))
 
     def column(self, name: str) -> Column:
@@ -168,6 +169,7 @@ def load_contract(source: str) -> Contract:
         min_volume_ratio=float(batch.get("min_volume_ratio", 0.0)),
         max_quarantine_share=float(batch.get("max_quarantine_share", 1.0)),
         volume_group=batch.get("volume_group"),
+        skip_when_empty=tuple(custom.get("skip_when_empty", ())),
         path=path,
     )
 

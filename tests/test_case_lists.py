@@ -79,3 +79,29 @@ def test_only_the_return_columns_are_editable_and_statut_offers_its_values(route
     assert unlocked == {"date_contact", "statut", "commentaire"}
     (dv,) = ws.data_validations.dataValidation
     assert "non_joignable" in dv.formula1 and "clos_relogement" in dv.formula1
+
+
+def test_the_round_trip_a_closed_case_leaves_the_next_list(routed, tmp_path):
+    """ADIL fills its return columns in the xlsx, the file comes back, the next run drops
+    the case it closed and keeps the one it contacted."""
+    from pipelines.ingest.load import ingest_files
+
+    first = case_list(routed, "adil")
+    path = write_xlsx(first, tmp_path / "adil.xlsx", "adil", date.today())
+    wb = openpyxl.load_workbook(path)
+    ws = wb["cas"]
+    header = [c.value for c in ws[1]]
+    col = {name: header.index(name) + 1 for name in ("case_id", "date_contact", "statut", "commentaire")}
+    closed, contacted = ws.cell(row=2, column=col["case_id"]).value, ws.cell(row=3, column=col["case_id"]).value
+    ws.cell(row=2, column=col["date_contact"]).value = date.today()
+    ws.cell(row=2, column=col["statut"]).value = "clos_dette_soldee"
+    ws.cell(row=3, column=col["date_contact"]).value = date.today()
+    ws.cell(row=3, column=col["statut"]).value = "contacte"
+    ws.cell(row=3, column=col["commentaire"]).value = "rappeler lundi"
+    wb.save(path)
+    (res,), _ = ingest_files(routed, "suivi", [path])
+    assert (res.status, res.rows_loaded, res.rows_quarantined) == ("loaded", 2, 0)
+    assert res.rows_skipped == len(first) - 2  # the lines not worked this week
+    run(routed, date.today())
+    again = set(case_list(routed, "adil")["case_id"])
+    assert closed not in again and contacted in again

@@ -66,12 +66,16 @@ def _as_text(shape: FileShape, idx: int, native: dict[int, str]) -> str:
     return f"cast(c{idx} as varchar)" if idx in native else f"c{idx}"
 
 
-def skip_reason_sql(shape: FileShape, native: dict[int, str]) -> str:
-    """'blank_line', 'total_line' or NULL for a line, from its first non-empty field."""
+def skip_reason_sql(shape: FileShape, native: dict[int, str], contract: Contract) -> str:
+    """'blank_line', 'total_line', 'not_worked' or NULL for a line, from its first non-empty
+    field (and, where the contract says so, from its return columns all being empty)."""
     first = "coalesce(" + ", ".join(f"nullif(trim({_as_text(shape, i, native)}), '')"
                                     for i in range(1, len(shape.header) + 1)) + ")"
+    worked = [shape.mapping[c] for c in contract.skip_when_empty if c in shape.mapping]
+    not_worked = ("when coalesce(" + ", ".join(f"nullif(trim({_as_text(shape, i, native)}), '')" for i in worked)
+                  + ") is null then 'not_worked' ") if worked else ""
     return (f"(case when {first} is null then 'blank_line' "
-            f"when starts_with(lower({first}), 'total') then 'total_line' end)")
+            f"when starts_with(lower({first}), 'total') then 'total_line' {not_worked}end)")
 
 
 def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str = "_rec",
@@ -111,7 +115,7 @@ def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str
         with src as (
             select ln, raw, shape_bad, {', '.join(raw_cols)}, {extra} as extra_columns
             from {source}
-            where {skip_reason_sql(shape, native)} is null
+            where {skip_reason_sql(shape, native, contract)} is null
         ),
         prep as (select *{''.join(', ' + h for h in helpers)} from src),
         typed as (select *, {', '.join(typed_cols)} from prep),
@@ -154,7 +158,7 @@ def _load_batch(con, contract: Contract, shape: FileShape, ingest_id: int, path_
         by_index = {shape.mapping[name]: t for name, t in native.items()}
         con.execute(f"""
             insert into skipped_lines
-            select {ingest_id}, {src}, {fp}, ln, {skip_reason_sql(shape, by_index)}
+            select {ingest_id}, {src}, {fp}, ln, {skip_reason_sql(shape, by_index, contract)}
             from {table} t anti join _typed using (ln)""")
     min_rows = expected_min_rows(_previous_volume(con, contract), contract.min_volume_ratio)
     cols = ", ".join(c.ident for c in contract.columns)

@@ -5,6 +5,9 @@ ACTS = {"assignation": "assignation", "jugement": "jugement", "cql": "cql", "req
         "octroi_cfp": "cfp_accordee", "refus_cfp": "cfp_refusee", "expulsion_effective": "expulsion",
         "desistement": "desistement"}
 
+CLOSING = {"clos_dette_soldee": "sortie_dette_soldee", "clos_relogement": "sortie_relogement",
+           "clos_expulsion": "expulsion"}
+
 _LATEST = "from source_records r join staging_{s} s on s.ingest_id = r.ingest_id and s.line_number = r.line_number " \
           "where r.source = '{s}' and r.household_id is not null"
 
@@ -32,6 +35,14 @@ def build_case_events(con) -> int:
                json_object('amount', s.montant_accorde)
         {_LATEST.format(s='fsl')} and s.decision = 'accord' and s.type_aide = 'maintien'
     """)
+    # what the teams returned: a closed case ends its procedure (case_id C<n> is household M<n>)
+    con.execute(f"""
+        insert into case_events
+        select 'M' || substr(s.case_id, 2), s.date_contact,
+               case s.statut {" ".join(f"when '{k}' then '{v}'" for k, v in CLOSING.items())} end,
+               'suivi', r.source_key, json_object('statut', s.statut)
+        from source_records r join staging_suivi s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
+        where r.source = 'suivi' and s.statut in {tuple(CLOSING)}""")
     # a social tenancy absent from its landlord's next snapshot is no longer in arrears, when
     # nothing else (a commandement, a court act) shows an open procedure: a repayment plan kept
     # in its last snapshot ends as `sortie_plan_respecte`, otherwise `sortie_dette_soldee`
