@@ -105,3 +105,20 @@ def test_the_round_trip_a_closed_case_leaves_the_next_list(routed, tmp_path):
     run(routed, date.today())
     again = set(case_list(routed, "adil")["case_id"])
     assert closed not in again and contacted in again
+
+
+def test_charter_catalogue_and_the_actions_each_case_gets(routed):
+    from pipelines.route.routing import charter
+
+    cat = charter()
+    assert len(cat["orientations"]) == 5 and len(cat["actions"]) == 24
+    assert {a["id"]: a["title_source"] for a in cat["actions"]}["A11"] == "official"
+    assert all(a["title_source"] in ("official", "derived") and a["orientation"] in cat["orientations"]
+               for a in cat["actions"])
+    rows = routed.execute("select c.stage, h.bailleur_type, c.charter_actions from cases c "
+                          "join households h using (household_id)").fetchall()
+    private_cdp = [acts for stage, bt, acts in rows if stage == "cdp" and bt in ("prive_physique", "prive_morale")]
+    assert private_cdp and all("A11" in acts for acts in private_cdp)
+    assert all("A11" not in acts for stage, bt, acts in rows if stage != "cdp")
+    df = case_list(routed, "adil")
+    assert df["actions_charte"].str.contains("A11").any()

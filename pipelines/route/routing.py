@@ -18,6 +18,31 @@ def routing_rules() -> dict:
     return yaml.safe_load((RULES_DIR / "routing.yaml").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=None)
+def charter() -> dict:
+    """The charter catalogue (rules/charter.yaml): 5 orientations, 24 actions."""
+    return yaml.safe_load((RULES_DIR / "charter.yaml").read_text(encoding="utf-8"))
+
+
+def charter_actions(stage: str, bailleur_type: str | None, destinations_: list[str], levers_: list[str]) -> list[str]:
+    """Ids of the charter actions whose conditions this case meets."""
+    found = []
+    for action in charter()["actions"]:
+        when = action.get("applies_when")
+        if not when:
+            continue
+        if "stage" in when and stage not in when["stage"]:
+            continue
+        if "bailleur_type" in when and bailleur_type not in when["bailleur_type"]:
+            continue
+        if "destination" in when and not set(when["destination"]) & set(destinations_):
+            continue
+        if "lever" in when and not set(when["lever"]) & set(levers_):
+            continue
+        found.append(action["id"])
+    return found
+
+
 def capacity(destination: str) -> int:
     caps = routing_rules()["capacity"]
     return caps.get(destination, caps["ssp_default"] if destination.startswith("ssp-") else 0)
@@ -108,9 +133,10 @@ def route_cases(con, as_of: date) -> int:
         urgent = nd is not None and not r.deadline_passed and (pd.Timestamp(nd).date() - as_of).days <= urgent_days
         if urgent:
             why += f" ; échéance le {pd.Timestamp(nd):%d/%m/%Y}"
+        case_levers = levers(r.stage, r.debt, r.income, units, as_of)
         rows.append({"case_id": r.case_id, "destination": owner, "co_destinations": co, "risk_score": score,
-                     "risk_reasons": why, "levers": levers(r.stage, r.debt, r.income, units, as_of),
-                     "urgent": urgent, "deadline": nd})
+                     "risk_reasons": why, "levers": case_levers, "urgent": urgent, "deadline": nd,
+                     "charter_actions": charter_actions(r.stage, r.bailleur_type, [owner, *co], case_levers)})
     routed = pd.DataFrame(rows)
     routed["order_deadline"] = pd.to_datetime(routed["deadline"]).fillna(pd.Timestamp.max)
     routed = routed.sort_values(["urgent", "risk_score", "order_deadline", "case_id"], ascending=[False, False, True, True])
@@ -119,7 +145,8 @@ def route_cases(con, as_of: date) -> int:
     con.register("_routed", routed.drop(columns=["deadline", "order_deadline"]))
     con.execute("""update cases set destination = r.destination, co_destinations = r.co_destinations,
                        risk_score = r.risk_score, risk_reasons = r.risk_reasons, levers = r.levers,
-                       priority_rank = r.priority_rank, within_capacity = r.within_capacity, urgent = r.urgent
+                       priority_rank = r.priority_rank, within_capacity = r.within_capacity, urgent = r.urgent,
+                       charter_actions = r.charter_actions
                    from _routed r where cases.case_id = r.case_id""")
     con.unregister("_routed")
     return len(routed)
