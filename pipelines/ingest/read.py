@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +20,6 @@ import pyarrow as pa
 
 from pipelines.contracts import Contract, all_contracts, normalise_header, sql_str
 from pipelines.warehouse import scalar
-from vigie.config import MAX_XLSX_UNCOMPRESSED_BYTES
 
 LINE_SEPARATOR = "\x1f"  # a byte partner exports never contain; lines are read whole
 
@@ -374,79 +371,6 @@ def fill_raw_lines(con, table: str, where: str, data: bytes, shape: FileShape) -
     con.unregister("_raw_text")
 
 
-# ----------------------------------------------------------------------------- XLSX
-
-def _cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
-
-
-def _open_workbook(path: Path):
-    import openpyxl
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()
-            total = sum(i.file_size for i in zf.infolist())
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UnreadableFile("bad_xlsx", f"classeur Excel illisible ou tronqué ({exc.__class__.__name__}) : demandez un nouvel envoi du fichier") from exc
-    if bad is not None:
-        raise UnreadableFile("bad_xlsx", f"classeur Excel endommagé (partie {bad!r}) : demandez un nouvel envoi du fichier")
-    if total > MAX_XLSX_UNCOMPRESSED_BYTES:
-        raise UnreadableFile("xlsx_too_large", "classeur Excel anormalement volumineux une fois décompressé : refusé par sécurité ; exportez-le en CSV")
-    try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
-        raise UnreadableFile("bad_xlsx", f"classeur Excel illisible ({exc.__class__.__name__}) : ouvrez-le dans Excel et enregistrez-le à nouveau en .xlsx") from exc
-
-
-def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> FileShape:
-    wb = _open_workbook(path)
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        try:
-            first = next(rows)
-        except StopIteration:
-            raise UnreadableFile("empty", "le classeur est vide : rien à charger") from None
-        header = [_cell_text(v) for v in first]
-        while header and not header[-1]:
-            header.pop()
-        mapping, extras = check_header(header, contract)
-        n = len(header)
-        lns, raws, bad, columns = [], [], [], [[] for _ in range(n)]
-        try:
-            for ln, row in enumerate(rows, start=2):
-                values = [_cell_text(v) for v in row]
-                values += [""] * (n - len(values))  # read-only rows stop at their last filled cell
-                lns.append(ln)
-                raws.append(";".join(values).rstrip(";"))
-                bad.append(any(v.strip() for v in values[n:]))
-                for i in range(n):
-                    columns[i].append(values[i])
-        except Exception as exc:
-            raise UnreadableFile("bad_xlsx", f"classeur Excel tronqué ou endommagé ({exc.__class__.__name__}) : demandez un nouvel envoi du fichier") from exc
-    finally:
-        wb.close()
-    arrow = pa.table({"ln": pa.array(lns, pa.int64()), "raw": pa.array(raws, pa.string()),
-                      "shape_bad": pa.array(bad, pa.bool_()),
-                      **{f"c{i + 1}": pa.array(col, pa.string()) for i, col in enumerate(columns)}})
-    con.register("_xlsx_arrow", arrow)
-    con.execute("create or replace temp table _parsed as select * from _xlsx_arrow")
-    con.execute(f"create or replace temp view {table} as select * from _parsed")
-    con.unregister("_xlsx_arrow")
-    return FileShape("xlsx", None, None, header, mapping, extras, None)
-
-
 # ----------------------------------------------------------------------------- entry
 
 def read_records(con, path: Path, data: bytes, contract: Contract, table: str = "_rec") -> FileShape:
@@ -458,6 +382,8 @@ def read_records(con, path: Path, data: bytes, contract: Contract, table: str = 
     if data.startswith(b"PK\x03\x04"):
         if "xlsx" not in contract.formats:
             raise UnreadableFile("xlsx_not_expected", f"la source « {contract.source} » est attendue en CSV ; ouvrez le classeur dans Excel et enregistrez-le en CSV (séparateur point-virgule)")
+        from pipelines.ingest.xlsx import xlsx_records
+
         return xlsx_records(con, path, contract, table)
     with tempfile.TemporaryDirectory(prefix="vigie-") as tmp:
         shape = sniff_csv(path, data, contract, Path(tmp))
