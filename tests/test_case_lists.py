@@ -122,3 +122,30 @@ def test_charter_catalogue_and_the_actions_each_case_gets(routed):
     assert all("A11" not in acts for stage, bt, acts in rows if stage != "cdp")
     df = case_list(routed, "adil")
     assert df["actions_charte"].str.contains("A11").any()
+
+
+def test_unreachable_three_times_and_no_follow_up_escalate_to_the_social_service(routed, tmp_path):
+    from datetime import timedelta
+
+    from pipelines.ingest.load import ingest_files
+    from pipelines.route.case_lists import log_listed
+
+    adil = case_list(routed, "adil")
+    owned = routed.execute("select case_id from cases where destination = 'adil' and not urgent "
+                           "order by priority_rank desc limit 2").fetchall()
+    unreachable, silent = owned[0][0], owned[1][0]
+    lines = "".join(f"{unreachable};adil;{(date.today() - timedelta(days=d)):%d/%m/%Y};non_joignable;\n" for d in (1, 5, 9))
+    path = tmp_path / "suivi.csv"
+    path.write_text("case_id;destination;date_contact;statut;commentaire\n" + lines, encoding="utf-8")
+    ingest_files(routed, "suivi", [path])
+    old = adil[adil["case_id"] == silent].assign(dans_capacite=True)
+    log_listed(routed, old, "adil", date.today() - timedelta(days=20))
+    run(routed, date.today())
+    rows = {cid: (urgent, reasons, co) for cid, urgent, reasons, co in routed.execute(
+        "select case_id, urgent, risk_reasons, co_destinations from cases where case_id in (?, ?)",
+        [unreachable, silent]).fetchall()}
+    assert rows[unreachable][0] is True and "injoignable 3 fois" in rows[unreachable][1]
+    assert any(d.startswith("ssp-") for d in rows[unreachable][2])
+    assert "sans suivi depuis 14 jours" in rows[silent][1] and any(d.startswith("ssp-") for d in rows[silent][2])
+    ssp_of_silent = next(d for d in rows[silent][2] if d.startswith("ssp-"))
+    assert silent in set(case_list(routed, ssp_of_silent)["case_id"])

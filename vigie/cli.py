@@ -304,8 +304,14 @@ def cases(
 
     if destination not in ("adil", "eliahs", "all") and not re.fullmatch(r"ssp-(0[1-9]|1[0-9]|20)", destination):
         fail(f"destination inconnue « {destination} » : adil, ssp-01 à ssp-20, eliahs ou all")
-    con = _read_only(warehouse)
-    from pipelines.route.case_lists import all_destinations, case_list, write_csv, write_xlsx
+    wh = warehouse_path(warehouse)
+    if not wh.exists():
+        fail(f"pas d'entrepôt à {wh}")
+    _guard_warehouse(wh)
+    from pipelines.route.case_lists import all_destinations, case_list, log_listed, write_csv, write_xlsx
+    from pipelines.warehouse import connect
+
+    con = connect(wh)
 
     as_of = con.execute("select max(as_of) from cases").fetchall()[0][0]
     if as_of is None:
@@ -316,6 +322,7 @@ def cases(
         df = case_list(con, dest)
         path = out / f"{dest}_{as_of.isoformat()}.{fmt}"
         (write_xlsx(df, path, dest, as_of) if fmt == "xlsx" else write_csv(df, path))
+        log_listed(con, df, dest, as_of)
         written.append({"destination": dest, "file": str(path), "rows": len(df),
                         "within_capacity": int(df["dans_capacite"].sum()) if len(df) else 0})
     con.close()
@@ -413,17 +420,18 @@ def demo(
 
 
 def _write_all_lists(wh: Path, folder: Path) -> list[dict]:
-    from pipelines.route.case_lists import all_destinations, case_list, write_xlsx
+    from pipelines.route.case_lists import all_destinations, case_list, log_listed, write_xlsx
     from pipelines.warehouse import connect
 
     shutil.rmtree(folder, ignore_errors=True)
-    con = connect(wh, read_only=True)
+    con = connect(wh)
     try:
         as_of = con.execute("select max(as_of) from cases").fetchall()[0][0] or date.today()
         written = []
         for dest in all_destinations(con):
             df = case_list(con, dest)
             path = write_xlsx(df, folder / f"{dest}_{as_of.isoformat()}.xlsx", dest, as_of)
+            log_listed(con, df, dest, as_of)
             written.append({"destination": dest, "file": str(path), "rows": len(df)})
         return written
     finally:

@@ -111,3 +111,12 @@ create table if not exists cases (
 -- routing (rules/routing.yaml)
 alter table cases add column if not exists levers varchar[];
 alter table cases add column if not exists urgent boolean;
+
+-- which case went out on which list, when (the 14-day follow-up check reads it)
+create table if not exists case_list_log (
+    case_id         varchar,
+    destination     varchar,
+    listed_on       date,
+    within_capacity boolean,
+    exported_at     timestamp
+);

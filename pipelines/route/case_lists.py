@@ -168,6 +168,16 @@ def write_xlsx(df: pd.DataFrame, path: Path, destination: str, as_of: date) -> P
     return path
 
 
+def log_listed(con, df: pd.DataFrame, destination: str, as_of: date) -> None:
+    """Remember which cases went out on this list (the 14-day follow-up check reads it)."""
+    if df.empty:
+        return
+    con.register("_listed", df[["case_id", "dans_capacite"]])
+    con.execute("insert into case_list_log select case_id, ?, ?, dans_capacite, current_timestamp from _listed",
+                [destination, as_of])
+    con.unregister("_listed")
+
+
 def all_destinations(con) -> list[str]:
     rows = con.execute("select distinct destination from cases where destination is not null "
                        "union select distinct unnest(co_destinations) from cases").fetchall()

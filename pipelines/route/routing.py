@@ -106,6 +106,24 @@ def baseline_risk(stage: str, debt, rent) -> tuple[float, str]:
     return round(score, 3), " ; ".join(reasons)
 
 
+def _follow_up(con, as_of: date) -> dict[str, tuple[int, bool]]:
+    """Per case: how many times the team found nobody, and whether a case sent within capacity
+    has had no follow-up for the configured number of days."""
+    days = routing_rules()["escalation"]["no_follow_up_days"]
+    rows = con.execute(f"""
+        with returned as (
+            select s.case_id, count(*) filter (where s.statut = 'non_joignable') as unreachable,
+                   max(s.date_contact) as last_contact
+            from source_records r join staging_suivi s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
+            where r.source = 'suivi' group by 1),
+        listed as (select case_id, min(listed_on) as first_listed from case_list_log where within_capacity group by 1)
+        select coalesce(l.case_id, t.case_id), coalesce(t.unreachable, 0),
+               l.first_listed is not null and l.first_listed <= ? - interval {int(days)} day
+               and (t.last_contact is null or t.last_contact < l.first_listed)
+        from listed l full join returned t on t.case_id = l.case_id""", [as_of]).fetchall()
+    return {cid: (int(n), bool(silent)) for cid, n, silent in rows}
+
+
 def route_cases(con, as_of: date) -> int:
     """Fill destination, co_destinations, risk, levers and priority of every row of `cases`."""
     df = con.sql("""
@@ -124,15 +142,25 @@ def route_cases(con, as_of: date) -> int:
     if df.empty:
         return 0
     urgent_days = routing_rules()["urgent_within_days"]
+    follow = _follow_up(con, as_of)
     rows = []
     for r in df.itertuples():
         owner, co = destinations(r.stage, r.bailleur_type, r.arrondissement, bool(r.fragile) if r.fragile == r.fragile else False)
+        unreachable, silent = follow.get(r.case_id, (0, False))
         score, why = baseline_risk(r.stage, r.debt, r.monthly_rent)
         units = consumption_units(r.adults, r.under_14, r.over_14)
         nd = r.next_deadline if r.next_deadline == r.next_deadline else None
         urgent = nd is not None and not r.deadline_passed and (pd.Timestamp(nd).date() - as_of).days <= urgent_days
         if urgent:
             why += f" ; échéance le {pd.Timestamp(nd):%d/%m/%Y}"
+        escalation = routing_rules()["escalation"]
+        if unreachable >= escalation["unreachable_times"]:
+            urgent, why = True, why + f" ; injoignable {unreachable} fois : à voir en priorité"
+        if silent:
+            why += f" ; sans suivi depuis {escalation['no_follow_up_days']} jours"
+        if (unreachable >= escalation["unreachable_times"] or silent) and owner != ssp(r.arrondissement) \
+                and ssp(r.arrondissement) and ssp(r.arrondissement) not in co:
+            co = co + [ssp(r.arrondissement)]  # offered to the social service by default
         case_levers = levers(r.stage, r.debt, r.income, units, as_of)
         rows.append({"case_id": r.case_id, "destination": owner, "co_destinations": co, "risk_score": score,
                      "risk_reasons": why, "levers": case_levers, "urgent": urgent, "deadline": nd,
