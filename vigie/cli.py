@@ -308,7 +308,7 @@ def cases(
     if not wh.exists():
         fail(f"pas d'entrepôt à {wh}")
     _guard_warehouse(wh)
-    from pipelines.route.case_lists import all_destinations, case_list, log_listed, write_csv, write_xlsx
+    from pipelines.route.case_lists import all_destinations, case_list, case_rows, log_listed, write_csv, write_xlsx
     from pipelines.warehouse import connect
 
     con = connect(wh)
@@ -318,8 +318,9 @@ def cases(
         con.close()
         fail("aucun cas calculé : lancez d'abord `vigie run`")
     written = []
+    rows = case_rows(con)
     for dest in (all_destinations(con) if destination == "all" else [destination]):
-        df = case_list(con, dest)
+        df = case_list(con, dest, rows)
         path = out / f"{dest}_{as_of.isoformat()}.{fmt}"
         (write_xlsx(df, path, dest, as_of) if fmt == "xlsx" else write_csv(df, path))
         log_listed(con, df, dest, as_of)
@@ -420,7 +421,7 @@ def demo(
 
 
 def _write_all_lists(wh: Path, folder: Path) -> list[dict]:
-    from pipelines.route.case_lists import all_destinations, case_list, log_listed, write_xlsx
+    from pipelines.route.case_lists import all_destinations, case_list, case_rows, log_listed, write_xlsx
     from pipelines.warehouse import connect
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -428,8 +429,9 @@ def _write_all_lists(wh: Path, folder: Path) -> list[dict]:
     try:
         as_of = con.execute("select max(as_of) from cases").fetchall()[0][0] or date.today()
         written = []
+        rows = case_rows(con)
         for dest in all_destinations(con):
-            df = case_list(con, dest)
+            df = case_list(con, dest, rows)
             path = write_xlsx(df, folder / f"{dest}_{as_of.isoformat()}.xlsx", dest, as_of)
             log_listed(con, df, dest, as_of)
             written.append({"destination": dest, "file": str(path), "rows": len(df)})

@@ -43,9 +43,9 @@ def neutralise(value):
     return value
 
 
-def case_list(con, destination: str) -> pd.DataFrame:
-    """The rows of one destination's list, in priority order, within-capacity rows first."""
-    df = con.execute("""
+def case_rows(con) -> pd.DataFrame:
+    """Every open case with what its list shows (computed once for all the lists)."""
+    return con.execute("""
         with latest_name as (
             select r.household_id,
                    arg_max(coalesce(c.locataire_nom, p.locataire_nom, b.locataire_nom || coalesce(' ' || b.locataire_prenom, ''),
@@ -69,11 +69,19 @@ def case_list(con, destination: str) -> pd.DataFrame:
                h.bailleur_type as type_bailleur, c.debt as dette, c.monthly_rent as loyer_mensuel_cc,
                round(c.debt / nullif(c.monthly_rent, 0), 1) as mois_impayes, array_to_string(c.levers, ' ; ') as leviers,
                array_to_string(c.charter_actions, ' ; ') as actions_charte, y.historique,
-               c.urgent, c.within_capacity, c.destination
+               c.urgent, c.within_capacity, c.destination, c.co_destinations
         from cases c join households h using (household_id)
         left join latest_name n using (household_id) left join history y using (household_id)
-        where c.destination = ? or list_contains(c.co_destinations, ?)
-        """, [destination, destination]).fetchdf()
+        """).fetchdf()
+
+
+def case_list(con, destination: str, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of one destination's list, in priority order, within-capacity rows first.
+    `rows`: case_rows(con), when several lists are made at once."""
+    rows = case_rows(con) if rows is None else rows
+    mine = [d == destination or destination in (co if co is not None else []) for d, co in
+            zip(rows["destination"], rows["co_destinations"])]
+    df = rows[mine].copy()
     if df.empty:
         return pd.DataFrame(columns=COLUMNS + ["dans_capacite"])
     df["_deadline"] = pd.to_datetime(df["prochaine_echeance"]).fillna(pd.Timestamp.max)
