@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from pipelines.link.households import assign_households, deterministic_entities, entities_table, splink_pairs  # noqa: E402
-from pipelines.link.keys import normalise_address, surname_and_first  # noqa: E402
+from pipelines.link.records import with_matching_keys  # noqa: E402
 from pipelines.run import LINKAGE_MODEL  # noqa: E402
 from pipelines.synth.generate import PartnerWriter  # noqa: E402
 from pipelines.synth.world import World  # noqa: E402
@@ -72,14 +72,7 @@ def main() -> None:
     print(f"{len(raw):,} source records from {households:,} households")
     start = time.perf_counter()
 
-    def keys():
-        names = [surname_and_first(s, f, full) for s, f, full in zip(raw["surname"], raw["first_name"], raw["full_name"])]
-        addresses = [normalise_address(a) for a in raw["address"]]
-        return raw.assign(surname=[n[0] for n in names], first_name=[n[1] or None for n in names],
-                          number=[a[0] or None for a in addresses], street=[a[1] or None for a in addresses],
-                          birth_date=pd.to_datetime(raw["birth_date"]).dt.strftime("%Y-%m-%d"),
-                          unique_id=raw["source"] + "|" + raw["source_key"], landlord=None)
-    records = timed("matching keys", keys)
+    records = timed("matching keys", lambda: with_matching_keys(raw.assign(landlord=None)))
     records["entity_id"] = timed("deterministic entities", lambda: deterministic_entities(records))
     entities = timed("entities table", lambda: entities_table(records))
     pairs = timed("splink predict (shipped model)", lambda: splink_pairs(entities, LINKAGE_MODEL))

@@ -308,7 +308,7 @@ def cases(
     if not wh.exists():
         fail(f"pas d'entrepôt à {wh}")
     _guard_warehouse(wh)
-    from pipelines.route.case_lists import all_destinations, case_list, case_rows, log_listed, write_csv, write_xlsx
+    from pipelines.route.case_lists import all_destinations, write_lists
     from pipelines.warehouse import connect
 
     con = connect(wh)
@@ -317,15 +317,7 @@ def cases(
     if as_of is None:
         con.close()
         fail("aucun cas calculé : lancez d'abord `vigie run`")
-    written = []
-    rows = case_rows(con)
-    for dest in (all_destinations(con) if destination == "all" else [destination]):
-        df = case_list(con, dest, rows)
-        path = out / f"{dest}_{as_of.isoformat()}.{fmt}"
-        (write_xlsx(df, path, dest, as_of) if fmt == "xlsx" else write_csv(df, path))
-        log_listed(con, df, dest, as_of)
-        written.append({"destination": dest, "file": str(path), "rows": len(df),
-                        "within_capacity": int(df["dans_capacite"].sum()) if len(df) else 0})
+    written = write_lists(con, all_destinations(con) if destination == "all" else [destination], out, fmt)
     con.close()
     if as_json:
         _emit_json({"as_of": as_of.isoformat(), "lists": written})
@@ -421,21 +413,13 @@ def demo(
 
 
 def _write_all_lists(wh: Path, folder: Path) -> list[dict]:
-    from pipelines.route.case_lists import all_destinations, case_list, case_rows, log_listed, write_xlsx
+    from pipelines.route.case_lists import all_destinations, write_lists
     from pipelines.warehouse import connect
 
     shutil.rmtree(folder, ignore_errors=True)
     con = connect(wh)
     try:
-        as_of = con.execute("select max(as_of) from cases").fetchall()[0][0] or date.today()
-        written = []
-        rows = case_rows(con)
-        for dest in all_destinations(con):
-            df = case_list(con, dest, rows)
-            path = write_xlsx(df, folder / f"{dest}_{as_of.isoformat()}.xlsx", dest, as_of)
-            log_listed(con, df, dest, as_of)
-            written.append({"destination": dest, "file": str(path), "rows": len(df)})
-        return written
+        return write_lists(con, all_destinations(con), folder)
     finally:
         con.close()
 

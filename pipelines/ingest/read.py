@@ -215,7 +215,7 @@ def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: s
                         f"from range({lines + 1}, {lines + 1 + trailing_blank}) t(ln)")
         return
     shape.native = {}
-    _exact_csv(con, shape, n, table)
+    _exact_csv(con, shape, n, table, data)
 
 
 _PLAIN = {
@@ -297,15 +297,10 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     return True
 
 
-def _exact_csv(con, shape: FileShape, n: int, table: str) -> None:
+def _exact_csv(con, shape: FileShape, n: int, table: str, data: bytes) -> None:
     path = sql_str(str(shape.text_path))
     d = shape.delimiter
-    raw_bytes_has_sep = False
-    with open(shape.text_path, "rb") as fh:
-        while chunk := fh.read(1 << 24):
-            if LINE_SEPARATOR.encode() in chunk:
-                raw_bytes_has_sep = True
-                break
+    raw_bytes_has_sep = LINE_SEPARATOR.encode() in data  # an ASCII byte: the same in the transcoded copy
     if raw_bytes_has_sep:
         lines_sql = (f"select generate_subscripts(l, 1) as ln, unnest(l) as line "
                      f"from (select string_split(content, chr(10)) as l from read_text({path}))")

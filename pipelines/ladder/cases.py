@@ -21,8 +21,6 @@ def _event(day, kind, details) -> Event:
     for k in ("debt", "monthly_rent"):
         if data.get(k) is not None:
             data[k] = float(data[k])
-    if kind == "jugement":
-        data["outcome"] = data.get("outcome")
     return Event(day, kind, data)
 
 

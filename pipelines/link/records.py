@@ -27,7 +27,13 @@ def linkage_records(con) -> pd.DataFrame:
     parts = [f"""{sql} from source_records r
                  join staging_{source} s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
                  where r.source = '{source}'""" for source, sql in _FIELDS.items()]
-    df = con.sql(" union all ".join(parts)).to_arrow_table().to_pandas()
+    return with_matching_keys(con.sql(" union all ".join(parts)).to_arrow_table().to_pandas())
+
+
+def with_matching_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """Raw fields (surname, first_name, full_name, birth_date, address, landlord, source,
+    source_key) -> the compared keys and the record's unique_id."""
+    df = df.copy()
     names = [surname_and_first(s, f, full) for s, f, full in zip(df["surname"], df["first_name"], df["full_name"])]
     df["surname"] = [n[0] for n in names]
     df["first_name"] = [n[1] or None for n in names]

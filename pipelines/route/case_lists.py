@@ -186,6 +186,21 @@ def log_listed(con, df: pd.DataFrame, destination: str, as_of: date) -> None:
     con.unregister("_listed")
 
 
+def write_lists(con, destinations: list[str], folder: Path, fmt: str = "xlsx") -> list[dict]:
+    """Write and log each destination's list as of the last run; what was written."""
+    as_of = con.execute("select max(as_of) from cases").fetchall()[0][0]
+    rows = case_rows(con)
+    written = []
+    for dest in destinations:
+        df = case_list(con, dest, rows)
+        path = folder / f"{dest}_{as_of.isoformat()}.{fmt}"
+        write_xlsx(df, path, dest, as_of) if fmt == "xlsx" else write_csv(df, path)
+        log_listed(con, df, dest, as_of)
+        written.append({"destination": dest, "file": str(path), "rows": len(df),
+                        "within_capacity": int(df["dans_capacite"].sum()) if len(df) else 0})
+    return written
+
+
 def all_destinations(con) -> list[str]:
     rows = con.execute("select distinct destination from cases where destination is not null "
                        "union select distinct unnest(co_destinations) from cases").fetchall()
