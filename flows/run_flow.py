@@ -18,18 +18,19 @@ def link_task(con, train: bool) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def ladder_task(con, as_of: date) -> dict:
-    """case_events, then each household's stage and next deadline into cases."""
-    return place_on_ladder(con, as_of)
+def ladder_task(con, as_of: date, evaluation_seed: int | None, shadow_model: str | None) -> dict:
+    """case_events, then each household's stage and next deadline into cases, scored and routed."""
+    return place_on_ladder(con, as_of, evaluation_seed, shadow_model)
 
 
 @flow(name="vigie-run")
-def run_flow(warehouse: str, as_of: date | None = None, train_linkage: bool = False) -> dict:
+def run_flow(warehouse: str, as_of: date | None = None, train_linkage: bool = False,
+             evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
     as_of = as_of or date.today()
     con = connect(warehouse)
     try:
         summary = link_task(con, train_linkage)
-        summary.update(ladder_task(con, as_of))
+        summary.update(ladder_task(con, as_of, evaluation_seed, shadow_model))
         by_stage = con.execute("select stage, count(*) from cases group by 1 order by 2 desc").fetchall()
     finally:
         con.close()
@@ -38,5 +39,6 @@ def run_flow(warehouse: str, as_of: date | None = None, train_linkage: bool = Fa
     create_markdown_artifact(key="run-summary", markdown="\n".join(
         [f"# Vigie run au {as_of:%d/%m/%Y}", "", f"- ménages : {summary['households']}",
          f"- paires incertaines à revoir : {summary['uncertain_pairs']}", f"- situations ouvertes : {summary['open_cases']}",
+         f"- modèle de risque : {summary['risk_model'] or 'aucun (classement par stade puis dette)'}",
          "", "| stade | situations |", "|---|---|"] + [f"| {s} | {n} |" for s, n in by_stage]))
     return summary

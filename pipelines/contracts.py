@@ -87,6 +87,7 @@ class Contract:
     max_quarantine_share: float
     volume_group: str | None = None
     skip_when_empty: tuple[str, ...] = ()
+    keep_extra_columns: bool = True
     path: Path = field(default=Path("."))
 
     def column(self, name: str) -> Column:
@@ -170,6 +171,7 @@ def load_contract(source: str) -> Contract:
         max_quarantine_share=float(batch.get("max_quarantine_share", 1.0)),
         volume_group=batch.get("volume_group"),
         skip_when_empty=tuple(custom.get("skip_when_empty", ())),
+        keep_extra_columns=bool(custom.get("keep_extra_columns", True)),
         path=path,
     )
 

@@ -10,6 +10,7 @@ from pipelines.ladder.cases import build_cases
 from pipelines.ladder.events import build_case_events
 from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
+from pipelines.risk.train import score_cases, shadow_scores
 from pipelines.route.routing import route_cases
 from vigie.config import MODELS_DIR
 
@@ -58,8 +59,9 @@ def _households(con, records: pd.DataFrame) -> None:
     con.unregister("_hh")
 
 
-def place_on_ladder(con, as_of: date) -> dict:
-    """case_events, households' first/last dates, then each household's stage into cases."""
+def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
+    """case_events, households' first/last dates, then each household's stage into cases,
+    scored and routed (evaluation mode: with a seed; shadow mode: another model recorded aside)."""
     con.execute("begin transaction")
     try:
         events = build_case_events(con)
@@ -68,18 +70,22 @@ def place_on_ladder(con, as_of: date) -> dict:
                              from case_events group by household_id) e
                        where households.household_id = e.household_id""")
         cases = build_cases(con, as_of)
-        route_cases(con, as_of)
+        version = score_cases(con, as_of)
+        route_cases(con, as_of, evaluation_seed)
+        shadowed = shadow_scores(con, as_of, shadow_model) if shadow_model else None
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return {"events": events, "open_cases": cases}
+    return {"events": events, "open_cases": cases, "risk_model": version, "evaluation_seed": evaluation_seed,
+            "shadow_model": shadow_model, "shadow_scored": shadowed}
 
 
-def run(con, as_of: date | None = None, train_linkage: bool = False, model_path: Path = LINKAGE_MODEL) -> dict:
+def run(con, as_of: date | None = None, train_linkage: bool = False, model_path: Path = LINKAGE_MODEL,
+        evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
     """The whole step (what the Prefect flow wires): link, then events and cases."""
     as_of = as_of or date.today()
     summary = link_households(con, model_path, train_linkage)
-    summary.update(place_on_ladder(con, as_of))
+    summary.update(place_on_ladder(con, as_of, evaluation_seed, shadow_model))
     summary["as_of"] = as_of.isoformat()
     return summary

@@ -7,6 +7,7 @@ import shutil
 from datetime import date
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from pipelines.route.case_lists import COLUMNS, case_list, write_csv, write_xlsx
@@ -102,6 +103,8 @@ def test_the_round_trip_a_closed_case_leaves_the_next_list(routed, tmp_path):
     (res,), _ = ingest_files(routed, "suivi", [path])
     assert (res.status, res.rows_loaded, res.rows_quarantined) == ("loaded", 2, 0)
     assert res.rows_skipped == len(first) - 2  # the lines not worked this week
+    # the list's other columns (tenant's name, address...) are not kept a second time
+    assert routed.execute("select count(*) from staging_suivi where extra_columns is not null").fetchall() == [(0,)]
     run(routed, date.today())
     again = set(case_list(routed, "adil")["case_id"])
     assert closed not in again and contacted in again
@@ -149,3 +152,43 @@ def test_unreachable_three_times_and_no_follow_up_escalate_to_the_social_service
     assert "sans suivi depuis 14 jours" in rows[silent][1] and any(d.startswith("ssp-") for d in rows[silent][2])
     ssp_of_silent = next(d for d in rows[silent][2] if d.startswith("ssp-"))
     assert silent in set(case_list(routed, ssp_of_silent)["case_id"])
+
+
+def _ranks(con) -> dict:
+    return {cid: (d, r, u, w) for cid, d, r, u, w in con.execute(
+        "select case_id, destination, priority_rank, urgent, within_capacity from cases").fetchall()}
+
+
+def test_evaluation_mode_shuffles_within_tiers_with_a_stored_seed(routed):
+    run(routed, date.today())
+    normal = _ranks(routed)
+    run(routed, date.today(), evaluation_seed=1234)
+    drawn = _ranks(routed)
+    run(routed, date.today(), evaluation_seed=1234)
+    assert _ranks(routed) == drawn  # the stored seed reproduces the order
+    draws = routed.execute("select seed, destination, case_id, tier, rank_before, rank_after from evaluation_draws "
+                           "where seed = 1234").fetchdf()
+    assert len(draws) > 50 and (draws["rank_before"] != draws["rank_after"]).sum() > 20
+    for (_, _, _), g in draws.groupby(["seed", "destination", "tier"]):
+        assert sorted(g["rank_before"]) == sorted(g["rank_after"])  # a permutation inside its tier
+    for cid, (dest, rank, urgent, within) in normal.items():
+        assert drawn[cid][0] == dest and drawn[cid][3] == within  # same lists, same capacity cut
+        if urgent or not within:
+            assert drawn[cid][1] == rank  # hearings in 9 days are never moved
+    run(routed, date.today())
+    assert _ranks(routed) == normal
+
+
+def test_shadow_mode_records_another_model_without_changing_the_lists(routed):
+    from pipelines.risk.model import current_version
+
+    run(routed, date.today())
+    before = case_list(routed, "adil")
+    summary = run(routed, date.today(), shadow_model=current_version())
+    assert summary["shadow_scored"] == routed.execute("select count(*) from cases").fetchall()[0][0]
+    pd.testing.assert_frame_equal(case_list(routed, "adil"), before)
+    shadow = routed.execute("select case_id, risk_score, shadow_rank from shadow_scores where destination = 'adil' "
+                            "order by shadow_rank").fetchall()
+    owned = routed.execute("select count(*) from cases where destination = 'adil'").fetchall()[0][0]
+    assert len(shadow) == owned and shadow[0][2] == 1
+    assert all(a[1] >= b[1] for a, b in zip(shadow, shadow[1:]))

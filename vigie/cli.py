@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -20,6 +21,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from pipelines.contracts import SOURCES  # noqa: E402
+from pipelines.risk.model import ModelError  # noqa: E402
 from vigie.config import DEFAULT_DEMO_DIR, warehouse_path  # noqa: E402
 
 app = typer.Typer(help="Vigie : alerte précoce pour prévenir les expulsions locatives à Paris.",
@@ -151,11 +153,17 @@ def quarantine(
 def run(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date de situation jj/mm/aaaa ou aaaa-mm-jj (défaut : aujourd'hui)")] = None,
     train_linkage: Annotated[bool, typer.Option("--train-linkage", help="Réentraîner le modèle de rapprochement (Splink)")] = False,
+    evaluation: Annotated[bool, typer.Option("--evaluation", help="Mode évaluation : ordre tiré au sort par paliers de rang (graine enregistrée)")] = False,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Graine du tirage du mode évaluation (défaut : au hasard)")] = None,
+    shadow_model: Annotated[Optional[str], typer.Option("--shadow-model", help="Mode fantôme : noter aussi avec ce modèle, sans changer les listes")] = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rapproche les ménages, calcule stades et prochaines échéances à une date."""
+    """Rapproche les ménages, calcule stades et échéances, évalue le risque et oriente les cas, à une date."""
     day = _parse_day(as_of) if as_of else date.today()
+    if seed is not None and not evaluation:
+        fail("--seed ne sert qu'avec --evaluation")
+    evaluation_seed = (seed if seed is not None else secrets.randbelow(2 ** 31)) if evaluation else None
     wh = warehouse_path(warehouse)
     if not wh.exists():
         fail(f"pas d'entrepôt à {wh} : chargez d'abord des fichiers avec `vigie ingest`")
@@ -164,7 +172,11 @@ def run(
 
     with console.status("Rapprochement des ménages et calcul des stades…", spinner="dots") if not as_json \
             and console.is_terminal else _nothing():
-        summary = run_flow(str(wh), as_of=day, train_linkage=train_linkage)
+        try:
+            summary = run_flow(str(wh), as_of=day, train_linkage=train_linkage, evaluation_seed=evaluation_seed,
+                               shadow_model=shadow_model)
+        except ModelError as exc:
+            fail(str(exc))
     if as_json:
         _emit_json(summary)
     else:
@@ -181,6 +193,16 @@ def _print_run(summary: dict) -> None:
     console.print(table)
     console.print(f"{summary['records']} enregistrements, {summary['households']} ménages, "
                   f"{summary['open_cases']} situations ouvertes.")
+    if summary.get("risk_model"):
+        console.print(f"Risque calculé par le modèle {summary['risk_model']}.")
+    elif "risk_model" in summary:
+        console.print("[yellow]Aucun modèle de risque[/] : cas classés par stade puis dette (`vigie train` pour en entraîner un).")
+    if summary.get("evaluation_seed") is not None:
+        console.print(f"Mode évaluation : ordre tiré au sort par paliers (graine {summary['evaluation_seed']}, "
+                      "table evaluation_draws).")
+    if summary.get("shadow_model"):
+        console.print(f"Mode fantôme : {summary['shadow_scored']} cas notés par {summary['shadow_model']} "
+                      "(table shadow_scores), listes inchangées.")
     if summary["uncertain_pairs"]:
         console.print(f"[yellow]{summary['uncertain_pairs']} rapprochement(s) incertain(s)[/] à décider : `vigie review`")
 
@@ -454,6 +476,8 @@ def _mark_demo(wh: Path) -> None:
     con.execute("create table if not exists vigie_demo as select current_timestamp as created_at")
     con.close()
 
+
+from vigie import cli_risk  # noqa: E402,F401  (registers train and evaluate)
 
 if __name__ == "__main__":
     app()

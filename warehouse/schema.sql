@@ -120,3 +120,46 @@ create table if not exists case_list_log (
     within_capacity boolean,
     exported_at     timestamp
 );
+
+-- risk model (issue 4): which model version scored the case
+alter table cases add column if not exists model_version varchar;
+
+-- evaluation mode (`vigie run --evaluation`): the randomised order within tiers of rank
+create table if not exists evaluation_draws (
+    drawn_at    timestamp,
+    as_of       date,
+    seed        bigint,
+    destination varchar,
+    case_id     varchar,
+    tier        integer,
+    rank_before integer,
+    rank_after  integer
+);
+
+-- shadow mode (`vigie run --shadow-model VERSION`): another model's scores, recorded
+-- beside the lists without changing them
+create table if not exists shadow_scores (
+    scored_at     timestamp,
+    as_of         date,
+    model_version varchar,
+    case_id       varchar,
+    destination   varchar,
+    risk_score    double,
+    risk_reasons  varchar,
+    shadow_rank   integer
+);
+
+-- charter monitoring (pipelines/indicators): one value per period, scope, landlord type,
+-- indicator and detail, repeated for each charter action the indicator measures
+create table if not exists charter_indicators (
+    period      varchar,   -- 2026-03 (month) or 2026 (year)
+    period_kind varchar,   -- mois | annee
+    action_id   varchar,
+    indicator   varchar,
+    detail      varchar,   -- the stage, the step (cdp>assignation), the decision, the exit
+    value       double,
+    base        bigint,    -- how many households the value is computed on
+    scope       varchar,   -- paris | 01..20 | inconnu
+    landlord    varchar,   -- tous | social | prive | inconnu
+    as_of       date
+);

@@ -97,7 +97,7 @@ def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str
                      if idx else "cast(null as varchar)")
             raw_cols.append(f"{value} as {col.raw_ident}")
     extra = ("json_object(" + ", ".join(f"{sql_str(name)}, c{idx}" for name, idx in shape.extras) + ")"
-             if shape.extras else "cast(null as json)")
+             if shape.extras and contract.keep_extra_columns else "cast(null as json)")
     helpers = [f"{helper_expr(c)} as {helper_ident(c)}" for c in contract.columns
                if helper_expr(c) and c.name not in native_by_name]
     typed_cols = [(col.raw_ident if col.name in native_by_name else typed_expr(col, shape.kind == "xlsx"))

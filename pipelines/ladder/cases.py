@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.ladder.legal import load_rules
 from pipelines.ladder.stages import Event, situation
@@ -47,7 +48,9 @@ def build_cases(con, as_of: date) -> int:
                     "warnings": s.warnings})
     con.execute("delete from cases")
     if out:
-        frame = pd.DataFrame(out)
+        # through Arrow, which types a column from all its values (DuckDB's pandas scan samples
+        # the first rows: a run of empty warning lists made it type the column as NULL[])
+        frame = pa.Table.from_pandas(pd.DataFrame(out), preserve_index=False)
         con.register("_cases_df", frame)
         con.execute("""insert into cases (case_id, household_id, as_of, stage, stage_since, next_deadline,
                            next_deadline_kind, deadline_passed, earliest_eviction, debt, monthly_rent, warnings)

@@ -23,8 +23,10 @@ EXPLANATIONS = {
     "stade": "Étape de la procédure (impayé, commandement de payer, assignation, jugement, CQL, concours de la force publique).",
     "prochaine_echeance": "Date de la prochaine échéance légale.",
     "nature_echeance": "fin_delai_cdp, audience, fin_delai_cql, decision_prefet, fin_treve, signalement_caf.",
-    "score_risque": "Risque que la procédure avance (0 à 1) ; en attendant le modèle, selon le stade et la dette.",
-    "raisons": "Ce qui place le dossier à ce rang.",
+    "score_risque": "Probabilité (0 à 1) que la procédure passe à l'étape suivante dans les 6 mois, calculée par le "
+                    "modèle de risque ; sans modèle, selon le stade et la dette.",
+    "raisons": "Les trois faits du dossier qui ont le plus augmenté son score (comparé à un dossier typique), "
+               "puis l'échéance si elle est proche.",
     "leviers": "Aides possibles : FSL maintien (dette jusqu'à 11 000 €, ressources par unité de consommation), "
                "plan d'apurement, délais de paiement à l'audience, surendettement, relogement / DALO.",
     "historique": "Les actes connus, du plus ancien au plus récent.",

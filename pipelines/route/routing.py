@@ -1,11 +1,13 @@
 """Routing each open case to the team that can act (rules/routing.yaml), with its levers
-and its priority. Until the risk model exists (issue 4), the risk is the stage baseline:
-how far up the ladder, and how many months of rent are owed."""
+and its priority. The risk is the model's (`pipelines/risk`, filled before routing); a case
+with no model score gets the stage baseline: how far up the ladder, and how many months
+of rent are owed."""
 from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -124,10 +126,26 @@ def _follow_up(con, as_of: date) -> dict[str, tuple[int, bool]]:
     return {cid: (int(n), bool(silent)) for cid, n, silent in rows}
 
 
-def route_cases(con, as_of: date) -> int:
-    """Fill destination, co_destinations, risk, levers and priority of every row of `cases`."""
+def draw_evaluation_order(routed: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Evaluation mode: shuffle the ranks of non-urgent within-capacity cases inside tiers of
+    consecutive ranks, per destination. Returns the draw (one row per case moved or not)."""
+    tier_size = int(routing_rules()["evaluation"]["tier_size"])
+    draws = []
+    for destination, group in routed[routed["within_capacity"] & ~routed["urgent"]].groupby("destination"):
+        rng = np.random.default_rng([seed, int.from_bytes(destination.encode(), "little") % (2 ** 32)])
+        for tier, members in group.groupby((group["priority_rank"] - 1) // tier_size):
+            ranks = members["priority_rank"].to_numpy()
+            draws.append(pd.DataFrame({"destination": destination, "case_id": members["case_id"].to_numpy(),
+                                       "tier": int(tier) + 1, "rank_before": ranks, "rank_after": rng.permutation(ranks)}))
+    return pd.concat(draws, ignore_index=True) if draws else pd.DataFrame(
+        columns=["destination", "case_id", "tier", "rank_before", "rank_after"])
+
+
+def route_cases(con, as_of: date, evaluation_seed: int | None = None) -> int:
+    """Fill destination, co_destinations, risk, levers and priority of every row of `cases`
+    (with `evaluation_seed`, the evaluation mode's randomised order, recorded)."""
     df = con.sql("""
-        select c.case_id, c.stage, c.next_deadline, c.deadline_passed, c.debt, c.monthly_rent,
+        select c.case_id, c.stage, c.risk_score, c.risk_reasons, c.next_deadline, c.deadline_passed, c.debt, c.monthly_rent,
                h.arrondissement, h.bailleur_type, f.fragile, f2.income, f2.adults, f2.under_14, f2.over_14
         from cases c join households h using (household_id)
         left join (select r.household_id, bool_or(s.fragilite_signalee) as fragile
@@ -147,7 +165,10 @@ def route_cases(con, as_of: date) -> int:
     for r in df.itertuples():
         owner, co = destinations(r.stage, r.bailleur_type, r.arrondissement, bool(r.fragile) if r.fragile == r.fragile else False)
         unreachable, silent = follow.get(r.case_id, (0, False))
-        score, why = baseline_risk(r.stage, r.debt, r.monthly_rent)
+        if r.risk_score == r.risk_score and r.risk_score is not None:
+            score, why = float(r.risk_score), r.risk_reasons
+        else:
+            score, why = baseline_risk(r.stage, r.debt, r.monthly_rent)
         units = consumption_units(r.adults, r.under_14, r.over_14)
         nd = r.next_deadline if r.next_deadline == r.next_deadline else None
         urgent = nd is not None and not r.deadline_passed and (pd.Timestamp(nd).date() - as_of).days <= urgent_days
@@ -170,6 +191,15 @@ def route_cases(con, as_of: date) -> int:
     routed = routed.sort_values(["urgent", "risk_score", "order_deadline", "case_id"], ascending=[False, False, True, True])
     routed["priority_rank"] = routed.groupby("destination").cumcount() + 1
     routed["within_capacity"] = [rank <= capacity(d) for rank, d in zip(routed["priority_rank"], routed["destination"])]
+    if evaluation_seed is not None:
+        draw = draw_evaluation_order(routed, evaluation_seed)
+        routed = routed.merge(draw[["case_id", "rank_after"]], on="case_id", how="left")
+        routed["priority_rank"] = routed["rank_after"].fillna(routed["priority_rank"]).astype(int)
+        routed = routed.drop(columns=["rank_after"])
+        con.register("_draw", draw)
+        con.execute("insert into evaluation_draws select current_timestamp, ?, ?, destination, case_id, tier, "
+                    "rank_before, rank_after from _draw", [as_of, evaluation_seed])
+        con.unregister("_draw")
     con.register("_routed", routed.drop(columns=["deadline", "order_deadline"]))
     con.execute("""update cases set destination = r.destination, co_destinations = r.co_destinations,
                        risk_score = r.risk_score, risk_reasons = r.risk_reasons, levers = r.levers,

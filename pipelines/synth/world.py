@@ -1,7 +1,7 @@
 """Households climbing (and mostly leaving) the ladder of DOMAIN.md, as dated true events.
 
 Rates are calibrated loosely on DOMAIN.md: most arrears resolve; about 60 % of
-commandements lead to a summons; about 1 in 7 eviction decisions ends with the police;
+commandements lead to a summons (fewer when the debt is small in months of rent); about 1 in 7 eviction decisions ends with the police;
 no eviction during the trêve hivernale (1 Nov - 31 Mar).
 """
 from __future__ import annotations
@@ -77,12 +77,14 @@ class World:
                             first_unpaid - timedelta(days=90))
         self._emit(hh, first_unpaid, "impaye")
         social = hh.bailleur_type == "social"
+        # share of the rent left unpaid each month: the deeper the hole, the less often it closes
+        unpaid_share = rng.uniform(0.35, 1.0) * (0.6 if hh.apl else 1.0)
+        debt_per_month = hh.monthly_rent * unpaid_share
         # months of arrears before the landlord's bailiff acts (private landlords act later, more often)
-        resolve_early = rng.random() < (0.62 if social else 0.45)
+        resolve_early = rng.random() < (0.62 if social else 0.45) + 0.3 * (0.55 - unpaid_share)
         months_in_arrears = rng.randint(1, 6) if resolve_early else rng.randint(3, 9)
         plan = social and rng.random() < 0.18
         plan_kept = plan and rng.random() < 0.55
-        debt_per_month = hh.monthly_rent * rng.uniform(0.35, 1.0) * (0.6 if hh.apl else 1.0)
         if social:
             self._snapshots(hh, first_unpaid, months_in_arrears, debt_per_month, plan, plan_kept,
                             escalates=not (resolve_early or plan_kept))
@@ -104,7 +106,8 @@ class World:
             granted = self._fsl(hh, cdp_day + timedelta(days=rng.randint(5, 60)), debt)
             if granted:
                 return
-        if rng.random() < 0.38:
+        # a debt of few months of rent is settled after the commandement more often than a large one
+        if rng.random() < min(0.6, max(0.08, 0.6 - 0.07 * debt / hh.monthly_rent)):
             self._emit(hh, cdp_day + timedelta(days=rng.randint(20, 120)), "sortie_dette_soldee")
             return
         # ---- assignation (after the CDP delay), hearing >= 42 days later

@@ -1,0 +1,133 @@
+"""Households' timelines seen as of past dates: what the warehouse knew then, and what
+happened next (the label). The same code builds the features of today's open cases, so
+training and scoring cannot drift apart.
+
+Point-in-time rule: everything in a snapshot's features comes from facts dated on or
+before its as-of date; only the label looks past it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pandas as pd
+
+from pipelines.ladder.cases import _event
+from pipelines.ladder.legal import LegalRules, load_rules
+from pipelines.ladder.stages import EXITS, RANK, Event, situation
+
+HORIZON_DAYS = 183  # "within 6 months"
+
+# The next procedural step, by stage (issue 4): what counts as moving on toward eviction.
+_COURT = {"assignation", "cql", "cfp_demandee", "cfp_accordee", "cfp_refusee", "expulsion"}
+_POLICE = {"cfp_accordee", "expulsion"}
+NEXT_STEP = {
+    "impaye": _COURT | {"jugement"}, "impaye_constitue": _COURT | {"jugement"}, "cdp": _COURT | {"jugement"},
+    "assignation": {"jugement_expulsion", "cql", "cfp_demandee", "cfp_accordee", "cfp_refusee", "expulsion"},
+    "jugement": _POLICE, "cql": _POLICE, "cfp_demandee": _POLICE, "cfp_refusee": _POLICE,
+    "cfp_accordee": {"expulsion"},
+}
+
+
+def load_timelines(con, households: list[str] | None = None) -> dict[str, list[Event]]:
+    """Every household's dated events (case_events), oldest first."""
+    where = ""
+    if households is not None:
+        con.register("_tl_ids", pd.DataFrame({"household_id": households}))
+        where = "where household_id in (select household_id from _tl_ids)"
+    rows = con.execute(f"select household_id, event_date, event, details from case_events {where} "
+                       "order by household_id, event_date, event, source, source_key, details").fetchall()
+    if households is not None:
+        con.unregister("_tl_ids")
+    out: dict[str, list[Event]] = defaultdict(list)
+    for hid, day, kind, details in rows:
+        if day is not None:
+            out[hid].append(_event(day, kind, details))
+    return out
+
+
+def _kind(e: Event) -> str:
+    if e.event == "jugement" and e.data.get("outcome") == "resiliation_expulsion":
+        return "jugement_expulsion"
+    return e.event
+
+
+def moved_on(events: list[Event], stage: str, as_of: date, horizon_days: int = HORIZON_DAYS) -> bool:
+    """Did the household take the next procedural step after `as_of`, within the horizon?"""
+    targets = NEXT_STEP.get(stage, set())
+    end = as_of + timedelta(days=horizon_days)
+    return any(as_of < e.day <= end and (_kind(e) in targets or e.event in targets) for e in events)
+
+
+def _debt_at(events: list[Event], day: date) -> tuple[float | None, float | None]:
+    debt = rent = None
+    for e in events:
+        if e.day > day:
+            break
+        if e.data.get("debt") is not None:
+            debt = e.data["debt"]
+        if e.data.get("monthly_rent"):
+            rent = e.data["monthly_rent"]
+    return debt, rent
+
+
+def _months(debt, rent) -> float | None:
+    return None if debt is None or not rent else debt / rent
+
+
+def timeline_features(events: list[Event], as_of: date, rules: LegalRules) -> dict | None:
+    """Features from one household's own events as of a date; None when no situation is open."""
+    known = [e for e in events if e.day <= as_of]
+    if not known:
+        return None
+    s = situation(known, as_of, rules)
+    if not s.open:
+        return None
+    debt, rent = _debt_at(known, as_of)
+    debt_before, rent_before = _debt_at(known, as_of - timedelta(days=91))
+    months, months_before = _months(debt, rent), _months(debt_before, rent_before or rent)
+    first_unpaid = next((e.data["first_unpaid"] for e in reversed(known) if e.data.get("first_unpaid")), None)
+    procedure_start = max((e.day for e in known if e.event in EXITS or e.event == "expulsion"), default=None)
+    judgment = [e for e in known if e.event == "jugement" and (procedure_start is None or e.day > procedure_start)]
+    treve = rules.treve_containing(as_of)
+    return {
+        "stage": s.stage, "stage_rank": RANK[s.stage], "stage_since": s.stage_since,
+        "days_in_stage": (as_of - s.stage_since).days if s.stage_since else None,
+        "next_deadline": s.next_deadline, "next_deadline_kind": s.next_deadline_kind,
+        "days_to_deadline": (s.next_deadline - as_of).days if s.next_deadline else None,
+        "days_to_treve_end": (treve[1] - as_of).days if treve else 0,
+        "debt": debt, "monthly_rent": rent, "debt_months": months,
+        "debt_trend_3m": None if months is None or months_before is None else months - months_before,
+        "months_since_first_unpaid": (as_of - first_unpaid).days / 30.44 if first_unpaid else None,
+        "earlier_procedures": sum(1 for e in known if e.event in EXITS or e.event == "expulsion"),
+        "judgment_eviction": None if not judgment else float(judgment[-1].data.get("outcome") == "resiliation_expulsion"),
+    }
+
+
+def monthly_dates(first: date, last: date) -> list[date]:
+    out, d = [], date(first.year, first.month, 1)
+    while d <= last:
+        out.append(d)
+        d = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    return out
+
+
+def snapshots(timelines: dict[str, list[Event]], dates: list[date], with_label: bool,
+              horizon_days: int = HORIZON_DAYS, rules: LegalRules | None = None, progress=None) -> pd.DataFrame:
+    """One row per (household, as-of date) whose situation was open then."""
+    rules = rules or load_rules()
+    rows = []
+    for hid, events in timelines.items():
+        for d in dates:
+            if events[0].day > d:
+                continue
+            f = timeline_features(events, d, rules)
+            if f is None:
+                continue
+            f["household_id"], f["as_of"] = hid, d
+            if with_label:
+                f["label"] = int(moved_on(events, f["stage"], d, horizon_days))
+            rows.append(f)
+        if progress:
+            progress()
+    return pd.DataFrame(rows)

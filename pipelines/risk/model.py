@@ -1,0 +1,120 @@
+"""The risk model: fit, save in a safe format, load with a type check, score, explain.
+
+A model directory (`models/<version>/`) holds `model.skops` (scikit-learn estimator,
+loaded only if every type in it is on the allow-list below: never a bare pickle),
+`model.json` (features, reference values for the reasons, metrics), the model card,
+its calibration curve and the evaluation.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipelines.risk.features import FEATURES, GROUPS
+from vigie.config import MODELS_DIR
+
+CURRENT_FILE = "CURRENT_RISK_MODEL"
+_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+class ModelError(Exception):
+    """A model that cannot be used; the message says what to do."""
+
+
+def candidates(seed: int = 0) -> dict:
+    """The models compared on the validation period (uncalibrated)."""
+    return {
+        "gradient_boosting": HistGradientBoostingClassifier(
+            max_iter=250, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+            random_state=seed),
+        "logistic_regression": make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler(),
+            LogisticRegression(C=0.5, max_iter=3000)),
+    }
+
+
+def fit_calibrated(estimator, train: pd.DataFrame, calibration: pd.DataFrame):
+    """Fit on the training period, then calibrate (sigmoid: keeps the order, no ties) on a later one."""
+    estimator.fit(train[FEATURES], train["label"])
+    calibrated = CalibratedClassifierCV(FrozenEstimator(estimator), method="sigmoid")
+    calibrated.fit(calibration[FEATURES], calibration["label"])
+    return calibrated
+
+
+def reference_values(train: pd.DataFrame) -> dict:
+    """Per group, the 'typical case' a reason is measured against: the median for a single
+    number, the most frequent combination for a group of columns."""
+    ref = {}
+    for group, cols in GROUPS.items():
+        if len(cols) == 1:
+            value = train[cols[0]].median()
+            ref[group] = [None if pd.isna(value) else float(value)]
+        else:
+            combo = train[cols].astype(object).where(train[cols].notna(), None).apply(tuple, axis=1).mode().iloc[0]
+            ref[group] = [None if v is None else float(v) for v in combo]
+    return ref
+
+
+def contributions(model, frame: pd.DataFrame, ref: dict) -> tuple[np.ndarray, pd.DataFrame]:
+    """The score, and how much each group of features raised it for this case: the score
+    minus the score with that group set to the typical case's values."""
+    X = frame[FEATURES].astype(float)
+    score = model.predict_proba(X)[:, 1]
+    out = {}
+    for group, cols in GROUPS.items():
+        moved = X.copy()
+        for col, value in zip(cols, ref[group]):
+            moved[col] = np.nan if value is None else value
+        out[group] = score - model.predict_proba(moved)[:, 1]
+    return score, pd.DataFrame(out, index=frame.index)
+
+
+def save(model, meta: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, folder / "model.skops")
+    (folder / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def models_dir() -> Path:
+    env = os.environ.get("VIGIE_MODELS_DIR")
+    return Path(env) if env else MODELS_DIR
+
+
+def current_version(folder: Path | None = None) -> str | None:
+    pointer = (folder or models_dir()) / CURRENT_FILE
+    return pointer.read_text(encoding="utf-8").strip() or None if pointer.exists() else None
+
+
+def set_current(version: str, folder: Path | None = None) -> None:
+    (folder or models_dir()).joinpath(CURRENT_FILE).write_text(version + "\n", encoding="utf-8")
+
+
+def load(version: str | None = None, folder: Path | None = None):
+    """(estimator, meta) of a version (default: the current one), or None when there is none."""
+    folder = folder or models_dir()
+    version = version or current_version(folder)
+    if not version:
+        return None
+    path = folder / version / "model.skops"
+    if not path.exists():
+        raise ModelError(f"modèle {version} introuvable ({path}) : relancez `vigie train`")
+    untrusted = sio.get_untrusted_types(file=path)
+    unsafe = [t for t in untrusted if not t.startswith(_SAFE_PREFIXES)]
+    if unsafe:
+        raise ModelError(f"le modèle {path} contient des types non autorisés ({', '.join(unsafe[:3])}) : "
+                         "il n'est pas chargé ; réentraînez-le avec `vigie train`")
+    model = sio.load(path, trusted=untrusted)
+    meta = json.loads((folder / version / "model.json").read_text(encoding="utf-8"))
+    return model, meta
