@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.analytics import pseudonym_key, write_snapshot
+from pipelines.indicators import charter as charter_indicators
 from pipelines.ladder.cases import build_cases
 from pipelines.ladder.events import build_case_events
 from pipelines.link.households import REVIEW_BAND, deterministic_links, link
@@ -73,19 +75,27 @@ def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow
         version = score_cases(con, as_of)
         route_cases(con, as_of, evaluation_seed)
         shadowed = shadow_scores(con, as_of, shadow_model) if shadow_model else None
+        indicators = charter_indicators.compute(con, as_of)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return {"events": events, "open_cases": cases, "risk_model": version, "evaluation_seed": evaluation_seed,
-            "shadow_model": shadow_model, "shadow_scored": shadowed}
+            "shadow_model": shadow_model, "shadow_scored": shadowed, "indicator_rows": indicators}
+
+
+def analytics_snapshot(con, key: bytes) -> dict | None:
+    """The pseudonymised Parquet snapshot beside the warehouse (pipelines/analytics.py)."""
+    return write_snapshot(con, key)
 
 
 def run(con, as_of: date | None = None, train_linkage: bool = False, model_path: Path = LINKAGE_MODEL,
         evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
-    """The whole step (what the Prefect flow wires): link, then events and cases."""
+    """The whole step (what the Prefect flow wires): link, then events and cases, then the snapshot."""
     as_of = as_of or date.today()
+    key = pseudonym_key(con)  # before any change: no key, no run
     summary = link_households(con, model_path, train_linkage)
     summary.update(place_on_ladder(con, as_of, evaluation_seed, shadow_model))
+    summary["analytics"] = analytics_snapshot(con, key)
     summary["as_of"] = as_of.isoformat()
     return summary

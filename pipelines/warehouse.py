@@ -1,6 +1,8 @@
 """Opening the warehouse and creating its tables (schema.sql + staging DDL from contracts)."""
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -50,17 +52,33 @@ def source_records_view(contracts: list[Contract]) -> str:
             "where version_rank = 1")
 
 
-def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def lock_wait_seconds() -> float:
+    """How long a command waits for another one to release the warehouse ($VIGIE_LOCK_WAIT_SECONDS, 60 s)."""
+    try:
+        return max(0.0, float(os.environ.get("VIGIE_LOCK_WAIT_SECONDS", "60")))
+    except ValueError:
+        return 60.0
+
+
+def connect(path: Path | str, read_only: bool = False, wait: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; if another process holds it, wait (bounded) then raise WarehouseBusy."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseBusy(
-                f"l'entrepôt {path} est utilisé par un autre traitement Vigie : attendez qu'il se termine puis relancez") from exc
-        raise
+    wait = lock_wait_seconds() if wait is None else wait
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"l'entrepôt {path} est utilisé par un autre traitement Vigie depuis plus de {wait:.0f} s : "
+                    "attendez qu'il se termine puis relancez (VIGIE_LOCK_WAIT_SECONDS règle l'attente)") from exc
+            time.sleep(0.25)
     if not read_only:
         init_schema(con)
     return con

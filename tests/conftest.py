@@ -13,6 +13,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# the key that pseudonymises the analytics snapshot (synthetic data only; real runs take theirs
+# from the environment or a file outside the repository)
+os.environ.setdefault("VIGIE_PSEUDONYM_KEY", "test-key-synthetic-data-only")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402

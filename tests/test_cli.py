@@ -60,6 +60,13 @@ def test_demo_runs_the_pipeline_and_publishes_artifacts(prefect_harness, tmp_pat
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="ingest-")))
     assert {a.key for a in artifacts} >= {"ingest-cdp", "ingest-bailleur", "ingest-fsl", "ingest-procedure"}
+    with get_client(sync_client=True) as client:
+        summary = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["run-summary"])))
+    text = summary[0].data
+    assert "Listes de cas" in text and "Quarantaine" in text and "| adil |" in text and "modèle de risque" in text
+    assert (tmp_path / "demo" / "rapport" / "rapport_charte.html").exists() and doc["report"].endswith("rapport_charte.html")
+    code, stdout, _ = _run("report", "--warehouse", wh, "--out", tmp_path / "r", "--from", "2025-01-01", "--json")
+    assert code == 0 and (tmp_path / "r" / "rapport_charte.html").exists()
     # running the demo again on its own warehouse starts afresh; a real warehouse is never erased
     real = tmp_path / "real.duckdb"
     _run("ingest", "cdp", tmp_path / "demo" / "data" / "cdp", "--warehouse", real)
@@ -90,3 +97,18 @@ def test_run_household_and_review(prefect_harness, loaded, tmp_path):
     assert code == 0 and "pending" in json.loads(stdout)
     code, _, stderr = _run("run", "--as-of", "hier", "--warehouse", copy)
     assert code == 2 and "date illisible" in stderr
+
+
+def test_trends_command(tmp_path):
+    from vigie.config import REPO_ROOT
+
+    code, stdout, _ = _run("trends", REPO_ROOT / "data" / "published" / "statistiques_nationales.csv", "--span", "2008:2017")
+    assert code == 0 and "+37,8 %" in stdout
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("year;value\n2017;15547\n", encoding="utf-8")
+    code, _, stderr = _run("trends", wrong)
+    assert code == 2 and "colonnes absentes" in stderr
+    code, _, stderr = _run("trends", REPO_ROOT / "README.md")
+    assert code == 2 and "illisible" in stderr
+    code, _, stderr = _run("trends", REPO_ROOT / "data" / "published" / "statistiques_nationales.csv", "--span", "2017")
+    assert code == 2 and "ANNEE:ANNEE" in stderr

@@ -21,7 +21,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from pipelines.contracts import SOURCES  # noqa: E402
+from pipelines.analytics import PseudonymKeyMissing  # noqa: E402
 from pipelines.risk.model import ModelError  # noqa: E402
+from pipelines.warehouse import WarehouseBusy  # noqa: E402
 from vigie.config import DEFAULT_DEMO_DIR, warehouse_path  # noqa: E402
 
 app = typer.Typer(help="Vigie : alerte précoce pour prévenir les expulsions locatives à Paris.",
@@ -64,7 +66,7 @@ def _print_results(results: list[dict], title: str) -> None:
 
 
 def _guard_warehouse(path: Path) -> None:
-    from pipelines.warehouse import WarehouseBusy, connect
+    from pipelines.warehouse import connect
 
     try:
         connect(path).close()
@@ -93,7 +95,10 @@ def ingest(
     _guard_warehouse(wh)
     from flows.ingest_flow import ingest_flow
 
-    results = ingest_flow(source, [str(p) for p in paths], str(wh), progress=not as_json and console.is_terminal)
+    try:
+        results = ingest_flow(source, [str(p) for p in paths], str(wh), progress=not as_json and console.is_terminal)
+    except WarehouseBusy as exc:
+        fail(str(exc))
     if as_json:
         _emit_json({"source": source, "warehouse": str(wh), "files": [
             {k: v for k, v in r.items() if k != "validation"} for r in results]})
@@ -115,7 +120,7 @@ def quarantine(
     wh = warehouse_path(warehouse)
     if not wh.exists():
         fail(f"pas d'entrepôt à {wh} : lancez d'abord `vigie ingest` ou `vigie demo`")
-    from pipelines.warehouse import WarehouseBusy, connect
+    from pipelines.warehouse import connect
 
     try:
         con = connect(wh, read_only=True)
@@ -175,7 +180,7 @@ def run(
         try:
             summary = run_flow(str(wh), as_of=day, train_linkage=train_linkage, evaluation_seed=evaluation_seed,
                                shadow_model=shadow_model)
-        except ModelError as exc:
+        except (ModelError, PseudonymKeyMissing, WarehouseBusy) as exc:
             fail(str(exc))
     if as_json:
         _emit_json(summary)
@@ -365,7 +370,7 @@ def _read_only(warehouse):
     wh = warehouse_path(warehouse)
     if not wh.exists():
         fail(f"pas d'entrepôt à {wh}")
-    from pipelines.warehouse import WarehouseBusy, connect
+    from pipelines.warehouse import connect
 
     try:
         return connect(wh, read_only=True)
@@ -406,6 +411,7 @@ def demo(
                        progress=not as_json and console.is_terminal)
     lists_dir = out / "case_lists"
     lists = _write_all_lists(wh, lists_dir)
+    report_path = _write_demo_report(wh, out / "rapport")
     elapsed = time.perf_counter() - started
     all_results = [r for rs in result["ingested"].values() for r in rs]
     from pipelines.ingest.report import summarise
@@ -413,7 +419,7 @@ def demo(
     totals = summarise(all_results)
     if as_json:
         _emit_json({"warehouse": str(wh), "data_dir": str(data_dir), "seconds": round(elapsed, 1), "totals": totals,
-                    "run": result["run"], "case_lists": lists,
+                    "run": result["run"], "case_lists": lists, "report": str(report_path),
                     "files": [{k: v for k, v in r.items() if k != "validation"} for r in all_results]})
     else:
         table = Table(title=f"Démo terminée en {elapsed:.0f} s")
@@ -429,9 +435,23 @@ def demo(
             console.print(f"[yellow]À vérifier[/] {Path(r['file_path']).name} : {r['message']}")
         _print_run(result["run"])
         console.print(f"Listes de cas : {len(lists)} destinations dans {lists_dir}")
+        console.print(f"Rapport de suivi de la charte : {report_path}")
         console.print(f"Entrepôt : {wh}\nFichiers partenaires : {data_dir}\n"
                       f"Lignes écartées : `vigie quarantine --warehouse {wh}`")
     raise typer.Exit(1 if any(r["needs_attention"] for r in all_results) else 0)
+
+
+def _write_demo_report(wh: Path, folder: Path) -> Path:
+    from pipelines.indicators.report import write_report
+    from pipelines.warehouse import connect
+
+    shutil.rmtree(folder, ignore_errors=True)
+    con = connect(wh, read_only=True)
+    try:
+        end = con.execute("select max(as_of) from charter_indicators").fetchall()[0][0]
+        return write_report(con, folder, date(end.year - 3, 1, 1), end)
+    finally:
+        con.close()
 
 
 def _write_all_lists(wh: Path, folder: Path) -> list[dict]:
@@ -450,7 +470,7 @@ def _reset_demo_warehouse(wh: Path) -> None:
     """The demo starts from an empty warehouse, but never erases one that holds real data."""
     if not wh.exists():
         return
-    from pipelines.warehouse import WarehouseBusy, connect, scalar
+    from pipelines.warehouse import connect, scalar
 
     try:
         con = connect(wh, read_only=True)
@@ -477,7 +497,7 @@ def _mark_demo(wh: Path) -> None:
     con.close()
 
 
-from vigie import cli_risk  # noqa: E402,F401  (registers train and evaluate)
+from vigie import cli_monitor, cli_privacy, cli_risk  # noqa: E402,F401  (register train, evaluate, report, trends, purge)
 
 if __name__ == "__main__":
     app()

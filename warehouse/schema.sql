@@ -163,3 +163,22 @@ create table if not exists charter_indicators (
     landlord    varchar,   -- tous | social | prive | inconnu
     as_of       date
 );
+
+-- every nominative file that left the warehouse: which list, where, when, how many rows
+create table if not exists export_log (
+    exported_at     timestamp,
+    destination     varchar,
+    file_path       varchar,
+    format          varchar,
+    as_of           date,
+    rows            integer,
+    within_capacity integer
+);
+
+-- `vigie purge`: households whose nominative data was removed, and when
+create table if not exists purge_log (
+    purged_at    timestamp,
+    before_date  date,
+    household_id varchar,
+    records      integer
+);

@@ -158,7 +158,11 @@ def sniff_csv(path: Path, data: bytes, contract: Contract, workdir: Path) -> Fil
     if not header_line.strip():
         raise UnreadableFile("no_header", "la première ligne est vide : le fichier doit commencer par la ligne des noms de colonnes")
     delimiter = detect_delimiter(header_line, contract.delimiters)
-    header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter))
+    try:
+        header = next(csv.reader(io.StringIO(header_line, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise UnreadableFile("bad_header", f"la ligne des noms de colonnes est illisible ({exc}) : "
+                                           "demandez au partenaire un export CSV standard") from exc
     mapping, extras = check_header(header, contract)
     return FileShape("csv", encoding, delimiter, header, mapping, extras, text_path)
 
@@ -231,7 +235,10 @@ def native_types(shape: FileShape, contract: Contract, data: bytes, encoding: st
     """Columns DuckDB can type itself, judged on the first lines: {field index: SQL type},
     the date format and the decimal separator to give it. Anything unusual stays text."""
     head = data[: 2 << 20].decode("utf-8" if encoding == "mixed" else encoding, errors="replace")
-    rows = list(csv.reader(io.StringIO(head), delimiter=shape.delimiter))[1:-1][:5000]
+    try:
+        rows = list(csv.reader(io.StringIO(head, newline=""), delimiter=shape.delimiter))[1:-1][:5000]
+    except csv.Error:
+        rows = []  # a line the csv module refuses: nothing is typed natively, the SQL path types it all
     def values(idx):
         return [r[idx - 1].strip() for r in rows if len(r) >= idx and r[idx - 1].strip()]
     def all_match(vals, key):

@@ -198,8 +198,11 @@ def write_lists(con, destinations: list[str], folder: Path, fmt: str = "xlsx") -
         path = folder / f"{dest}_{as_of.isoformat()}.{fmt}"
         write_xlsx(df, path, dest, as_of) if fmt == "xlsx" else write_csv(df, path)
         log_listed(con, df, dest, as_of)
-        written.append({"destination": dest, "file": str(path), "rows": len(df),
-                        "within_capacity": int(df["dans_capacite"].sum()) if len(df) else 0})
+        entry = {"destination": dest, "file": str(path), "rows": len(df),
+                 "within_capacity": int(df["dans_capacite"].sum()) if len(df) else 0}
+        con.execute("insert into export_log values (current_timestamp, ?, ?, ?, ?, ?, ?)",
+                    [dest, str(path.resolve()), fmt, as_of, entry["rows"], entry["within_capacity"]])
+        written.append(entry)
     return written
 
 
