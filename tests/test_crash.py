@@ -20,7 +20,7 @@ from pipelines.synth.generate import generate
 from pipelines.warehouse import connect
 
 TRIALS = 20
-FILES = {"cdp": 4, "bailleur": 8, "fsl": 3, "procedure": 4}
+FILES = {"cdp": 3, "bailleur": 4, "fsl": 2, "procedure": 3}
 
 # what `vigie ingest` (each source) then `vigie run` do, without the Prefect wiring
 JOB = """
@@ -62,7 +62,7 @@ def checksums(con) -> dict:
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash")
-    generate(root / "all", households=150, seed=5, years=1, volume_drop=False, defect_rate=0.03)
+    generate(root / "all", households=100, seed=5, years=1, volume_drop=False, defect_rate=0.03)
     for source, n in FILES.items():  # a few files per source: enough transactions to kill, quick to redo
         (root / "data" / source).mkdir(parents=True)
         for path in sorted((root / "all" / source).iterdir())[:n]:

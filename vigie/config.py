@@ -17,6 +17,10 @@ DEFAULT_DEMO_DIR = Path("out") / "demo"
 # lines in one call it checks a seeded random sample of them (the SQL row rules check all).
 GX_ROW_SAMPLE = 50_000
 
+# A header wider than this is refused (no partner export has hundreds of columns; a
+# 100 000-column header would make the typing SQL itself enormous).
+MAX_COLUMNS = 500
+
 # An xlsx whose parts would inflate past this is refused (zip bombs).
 MAX_XLSX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 

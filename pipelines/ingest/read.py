@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from pipelines.contracts import Contract, all_contracts, normalise_header, sql_str
 from pipelines.warehouse import scalar
+from vigie.config import MAX_COLUMNS
 
 LINE_SEPARATOR = "\x1f"  # a byte partner exports never contain; lines are read whole
 
@@ -163,6 +164,9 @@ def sniff_csv(path: Path, data: bytes, contract: Contract, workdir: Path) -> Fil
     except csv.Error as exc:
         raise UnreadableFile("bad_header", f"la ligne des noms de colonnes est illisible ({exc}) : "
                                            "demandez au partenaire un export CSV standard") from exc
+    if len(header) > MAX_COLUMNS:
+        raise UnreadableFile("too_many_columns", f"la ligne d'en-tête a {len(header)} colonnes (au plus {MAX_COLUMNS} "
+                                                 "attendues) : ce n'est pas un export de cette source")
     mapping, extras = check_header(header, contract)
     return FileShape("csv", encoding, delimiter, header, mapping, extras, text_path)
 

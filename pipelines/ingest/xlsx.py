@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from pipelines.contracts import Contract
 from pipelines.ingest.read import FileShape, UnreadableFile, check_header
-from vigie.config import MAX_XLSX_UNCOMPRESSED_BYTES
+from vigie.config import MAX_COLUMNS, MAX_XLSX_UNCOMPRESSED_BYTES
 
 
 def _cell_text(value) -> str:
@@ -58,6 +58,9 @@ def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> Fi
         header = [_cell_text(v) for v in first]
         while header and not header[-1]:
             header.pop()
+        if len(header) > MAX_COLUMNS:
+            raise UnreadableFile("too_many_columns", f"la première ligne a {len(header)} colonnes (au plus {MAX_COLUMNS} "
+                                                     "attendues) : ce n'est pas un export de cette source")
         mapping, extras = check_header(header, contract)
         n = len(header)
         lns, raws, bad, columns = [], [], [], [[] for _ in range(n)]

@@ -194,6 +194,12 @@ def link(con, decisions: dict[tuple[str, str], bool] | None = None, model_path: 
          train: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records with their entity and household ids, and the scored pairs."""
     records = linkage_records(con)
+    # households purged of their nominative data (`vigie purge`) keep the links made before:
+    # their pseudonymised names could no longer be compared
+    frozen = dict(con.execute("select r.source || '|' || r.source_key, r.household_id from record_households r "
+                              "where r.household_id in (select household_id from purge_log)").fetchall())
+    kept = records[records["unique_id"].isin(frozen)].copy()
+    records = records[~records["unique_id"].isin(frozen)].reset_index(drop=True)
     records["entity_id"] = deterministic_entities(records)
     entities = entities_table(records)
     pairs = splink_pairs(entities, model_path, train) if len(entities) > 1 else pd.DataFrame(
@@ -201,4 +207,8 @@ def link(con, decisions: dict[tuple[str, str], bool] | None = None, model_path: 
     previous = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
     last = con.execute("select max(cast(substr(household_id, 2) as integer)) from record_households").fetchall()[0][0]
     records["household_id"] = assign_households(records, pairs, previous, decisions or {}, (last or 0) + 1)
+    if len(kept):
+        kept["entity_id"] = kept["unique_id"]
+        kept["household_id"] = kept["unique_id"].map(frozen)
+        records = pd.concat([records, kept], ignore_index=True)
     return records, pairs

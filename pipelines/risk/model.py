@@ -69,15 +69,19 @@ def reference_values(train: pd.DataFrame) -> dict:
 
 def contributions(model, frame: pd.DataFrame, ref: dict) -> tuple[np.ndarray, pd.DataFrame]:
     """The score, and how much each group of features raised it for this case: the score
-    minus the score with that group set to the typical case's values."""
-    X = frame[FEATURES].astype(float)
-    score = model.predict_proba(X)[:, 1]
-    out = {}
+    minus the score with that group set to the typical case's values. One prediction
+    over all the variants stacked (one call costs far less than one per group)."""
+    X = frame[FEATURES].to_numpy(dtype=float)
+    n = len(X)
+    variants = [X]
     for group, cols in GROUPS.items():
         moved = X.copy()
-        for col, value in zip(cols, ref[group]):
-            moved[col] = np.nan if value is None else value
-        out[group] = score - model.predict_proba(moved)[:, 1]
+        for col, value in zip(cols, ref[group], strict=True):
+            moved[:, FEATURES.index(col)] = np.nan if value is None else value
+        variants.append(moved)
+    p = model.predict_proba(pd.DataFrame(np.vstack(variants), columns=FEATURES))[:, 1]
+    score = p[:n]
+    out = {group: score - p[(i + 1) * n:(i + 2) * n] for i, group in enumerate(GROUPS)}
     return score, pd.DataFrame(out, index=frame.index)
 
 
