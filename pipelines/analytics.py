@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.indicators.charter import published
-from pipelines.risk import model as risk_model
 
 DEMO_KEY = b"vigie-demo-key-not-a-secret"
 
@@ -134,6 +133,8 @@ def write_snapshot(con, key: bytes, folder: Path | None = None) -> dict | None:
     ind = con.execute("select distinct * from charter_indicators").fetchdf()
     ind["published_value"] = [published(v, i) for v, i in zip(ind["value"], ind["indicator"], strict=True)]
     frames["charter_indicators"] = ind
+    from pipelines.risk import model as risk_model  # (scikit-learn and skops: imported only here)
+
     version = risk_model.current_version()
     model_folder = risk_model.models_dir() / version if version else None
     for name, csv in (("model_evaluation", "evaluation.csv"), ("model_fairness", "fairness.csv")):

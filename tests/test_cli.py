@@ -67,6 +67,23 @@ def test_demo_runs_the_pipeline_and_publishes_artifacts(prefect_harness, tmp_pat
     assert (tmp_path / "demo" / "rapport" / "rapport_charte.html").exists() and doc["report"].endswith("rapport_charte.html")
     code, stdout, _ = _run("report", "--warehouse", wh, "--out", tmp_path / "r", "--from", "2025-01-01", "--json")
     assert code == 0 and (tmp_path / "r" / "rapport_charte.html").exists()
+    # nothing personal in what Prefect keeps (artifacts, logs) nor in the report
+    import re
+
+    import pandas as pd
+
+    truth = pd.read_csv(tmp_path / "demo" / "data" / "truth" / "records.csv", dtype=str, keep_default_na=False)
+    surnames = {w for name in truth["locataire"] for w in re.findall(r"\b[A-ZÀ-Ý][A-ZÀ-Ý'-]{3,}\b", name)}
+    assert len(surnames) > 30
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(surnames))) + r")\b")
+    with get_client(sync_client=True) as client:
+        every_artifact = client.read_artifacts()
+        logs = client.read_logs()
+    texts = [str(a.data) + str(a.description or "") for a in every_artifact] + [log.message for log in logs]
+    texts.append((tmp_path / "demo" / "rapport" / "rapport_charte.html").read_text(encoding="utf-8"))
+    assert len(every_artifact) >= 6
+    leaks = [pattern.search(t).group(0) for t in texts if pattern.search(t)]
+    assert not leaks, leaks[:5]
     # running the demo again on its own warehouse starts afresh; a real warehouse is never erased
     real = tmp_path / "real.duckdb"
     _run("ingest", "cdp", tmp_path / "demo" / "data" / "cdp", "--warehouse", real)

@@ -22,7 +22,7 @@ from rich.table import Table  # noqa: E402
 
 from pipelines.contracts import SOURCES  # noqa: E402
 from pipelines.analytics import PseudonymKeyMissing  # noqa: E402
-from pipelines.risk.model import ModelError  # noqa: E402
+from pipelines.risk import ModelError  # noqa: E402
 from pipelines.warehouse import WarehouseBusy  # noqa: E402
 from vigie.config import DEFAULT_DEMO_DIR, warehouse_path  # noqa: E402
 

@@ -22,15 +22,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pipelines.risk import ModelError
 from pipelines.risk.features import FEATURES, GROUPS
 from vigie.config import MODELS_DIR
 
 CURRENT_FILE = "CURRENT_RISK_MODEL"
 _SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-
-
-class ModelError(Exception):
-    """A model that cannot be used; the message says what to do."""
 
 
 def candidates(seed: int = 0) -> dict:

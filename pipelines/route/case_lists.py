@@ -4,7 +4,7 @@ cell that a spreadsheet would read as a formula."""
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -114,7 +114,7 @@ def _text(value):
 
 
 def _cell(value):
-    """A value openpyxl writes as its own type: dates as dates, amounts as numbers."""
+    """A value the workbook writes as its own type: dates as dates, amounts as numbers."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp):
@@ -126,55 +126,66 @@ def _cell(value):
     return value
 
 
-def write_xlsx(df: pd.DataFrame, path: Path, destination: str, as_of: date) -> Path:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill, Protection
-    from openpyxl.worksheet.datavalidation import DataValidation
+WIDTHS = {"priorite": 8, "case_id": 11, "stade": 16, "prochaine_echeance": 12, "nature_echeance": 16,
+          "score_risque": 8, "raisons": 45, "locataire": 28, "adresse": 36, "code_postal": 8, "bailleur": 22,
+          "type_bailleur": 14, "dette": 10, "loyer_mensuel_cc": 10, "mois_impayes": 8, "leviers": 45,
+          "actions_charte": 14, "historique": 60, "date_contact": 12, "statut": 18, "commentaire": 40}
+DATE_COLUMNS = ("prochaine_echeance", "date_contact")
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "cas"
-    ws.append(COLUMNS)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    grey = PatternFill("solid", fgColor="DDDDDD")
-    for row in df.itertuples(index=False):
-        ws.append([_cell(v) for v in row[: len(COLUMNS)]])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
-                cell.data_type = "s"  # text, never a formula
-            if not row.dans_capacite:
-                cell.fill = grey
-    editable = [COLUMNS.index(c) + 1 for c in RETURN_COLUMNS]
-    for r in range(2, ws.max_row + 1):
-        for c in editable:
-            ws.cell(row=r, column=c).protection = Protection(locked=False)
-    if ws.max_row > 1:
-        statut = COLUMNS.index("statut") + 1
-        letter = ws.cell(row=1, column=statut).column_letter
-        dv = DataValidation(type="list", formula1='"' + ",".join(STATUTS) + '"', allow_blank=True)
-        dv.add(f"{letter}2:{letter}{ws.max_row}")
-        ws.add_data_validation(dv)
-    widths = {"priorite": 8, "case_id": 11, "stade": 16, "prochaine_echeance": 12, "nature_echeance": 16,
-              "score_risque": 8, "raisons": 45, "locataire": 28, "adresse": 36, "code_postal": 8, "bailleur": 22,
-              "type_bailleur": 14, "dette": 10, "loyer_mensuel_cc": 10, "mois_impayes": 8, "leviers": 45,
-              "actions_charte": 14, "historique": 60, "date_contact": 12, "statut": 18, "commentaire": 40}
-    for i, col in enumerate(COLUMNS, start=1):
-        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = widths.get(col, 12)
-    for col in ("prochaine_echeance", "date_contact"):
-        idx = COLUMNS.index(col) + 1
-        for r in range(2, ws.max_row + 1):
-            ws.cell(row=r, column=idx).number_format = "DD/MM/YYYY"
-    ws.protection.sheet = True
-    ws.freeze_panes = "C2"
-    help_sheet = wb.create_sheet("colonnes")
-    help_sheet.append(["colonne", "explication"])
-    help_sheet.append(["liste", f"{destination}, situation au {as_of:%d/%m/%Y} ; lignes grisées : au-delà de la "
-                                f"capacité hebdomadaire ({capacity(destination)}), elles attendent avec leur rang"])
-    for col in COLUMNS:
-        help_sheet.append([col, EXPLANATIONS.get(col, "")])
+
+def write_xlsx(df: pd.DataFrame, path: Path, destination: str, as_of: date) -> Path:
+    """The list as a protected workbook (xlsxwriter): only the return columns unlocked, `statut`
+    as a drop-down, text always written as text (never a formula, a number or a link)."""
+    import xlsxwriter
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False,
+                                         "strings_to_urls": False, "default_date_format": "dd/mm/yyyy"})
+    formats = {}
+    for grey in (False, True):
+        for editable in (False, True):
+            for is_date in (False, True):
+                spec = {"locked": not editable}
+                if grey:
+                    spec["bg_color"] = "#DDDDDD"
+                if is_date:
+                    spec["num_format"] = "dd/mm/yyyy"
+                formats[grey, editable, is_date] = wb.add_format(spec)
+    ws = wb.add_worksheet("cas")
+    ws.write_row(0, 0, COLUMNS, wb.add_format({"bold": True, "locked": True}))
+    editable = {COLUMNS.index(c) for c in RETURN_COLUMNS}
+    dates = {COLUMNS.index(c) for c in DATE_COLUMNS}
+    for r, row in enumerate(df.itertuples(index=False), start=1):
+        grey = not row.dans_capacite
+        for c, value in enumerate(row[: len(COLUMNS)]):
+            fmt = formats[grey, c in editable, c in dates]
+            value = _cell(value)
+            if value is None or (isinstance(value, float) and value != value):
+                ws.write_blank(r, c, None, fmt)
+            elif isinstance(value, str):
+                ws.write_string(r, c, value, fmt)
+            elif isinstance(value, (date, datetime)):
+                ws.write_datetime(r, c, value if isinstance(value, datetime) else datetime(value.year, value.month, value.day), fmt)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value, fmt)
+            else:
+                ws.write_number(r, c, value, fmt)
+    if len(df):
+        statut = COLUMNS.index("statut")
+        ws.data_validation(1, statut, len(df), statut, {"validate": "list", "source": STATUTS, "ignore_blank": True})
+    for i, col in enumerate(COLUMNS):
+        ws.set_column(i, i, WIDTHS.get(col, 12))
+    ws.protect()
+    ws.freeze_panes(1, 2)
+    help_sheet = wb.add_worksheet("colonnes")
+    help_sheet.write_row(0, 0, ["colonne", "explication"])
+    help_sheet.write_row(1, 0, ["liste", f"{destination}, situation au {as_of:%d/%m/%Y} ; lignes grisées : au-delà de la "
+                                         f"capacité hebdomadaire ({capacity(destination)}), elles attendent avec leur rang"])
+    for i, col in enumerate(COLUMNS, start=2):
+        help_sheet.write_row(i, 0, [col, EXPLANATIONS.get(col, "")])
+    help_sheet.set_column(0, 0, 20)
+    help_sheet.set_column(1, 1, 110)
+    wb.close()
     return path
 
 

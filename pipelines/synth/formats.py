@@ -144,16 +144,18 @@ def _write_csv(path, header, table, profile, overrides) -> list[int]:
 
 
 def _write_xlsx(path, header, table, profile) -> list[int]:
-    from openpyxl import Workbook
+    import xlsxwriter
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("export")
-    ws.append(header)
-    for cells in table:
-        ws.append(cells)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                         "strings_to_numbers": False, "strings_to_urls": False,
+                                         "default_date_format": "yyyy-mm-dd hh:mm:ss"})
+    ws = wb.add_worksheet("export")
+    ws.write_row(0, 0, header)
+    for r, cells in enumerate(table, start=1):
+        ws.write_row(r, 0, cells)
     if profile.total_line:
-        ws.append(["TOTAL"] + [None] * (len(header) - 1))
-    wb.save(path)
+        ws.write(len(table) + 1, 0, "TOTAL")
+    wb.close()
     return list(range(2, 2 + len(table)))
 
 
