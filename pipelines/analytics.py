@@ -59,20 +59,28 @@ def analytics_dir(con) -> Path | None:
     return None if not path or path == ":memory:" else Path(path).resolve().parent / "analytics"
 
 
+# age bands of the fairness audit (never a model input), shared by the model card and the snapshot
+AGE_BANDS = [(0, 30, "moins de 30 ans"), (30, 45, "30-44 ans"), (45, 60, "45-59 ans"), (60, 200, "60 ans et plus")]
+
+# each household's tenant's birth date, as the commandement or the FSL application gives it
+BIRTHS_SQL = """
+    select r.household_id, min(coalesce(c.locataire_date_naissance, f.demandeur_date_naissance)) as birth
+    from source_records r
+    left join staging_cdp c on r.source = 'cdp' and c.ingest_id = r.ingest_id and c.line_number = r.line_number
+    left join staging_fsl f on r.source = 'fsl' and f.ingest_id = r.ingest_id and f.line_number = r.line_number
+    where r.household_id is not null group by 1"""
+
+
+def _age_band_sql(age: str) -> str:
+    cases = " ".join(f"when {age} < {hi} then '{name}'" for _, hi, name in AGE_BANDS)
+    return f"case when {age} is null then 'inconnu' {cases} end"
+
+
 QUERIES = {
-    "households": """
-        with births as (
-            select r.household_id, min(coalesce(c.locataire_date_naissance, f.demandeur_date_naissance)) as birth
-            from source_records r
-            left join staging_cdp c on r.source = 'cdp' and c.ingest_id = r.ingest_id and c.line_number = r.line_number
-            left join staging_fsl f on r.source = 'fsl' and f.ingest_id = r.ingest_id and f.line_number = r.line_number
-            where r.household_id is not null group by 1)
+    "households": f"""
+        with births as ({BIRTHS_SQL})
         select p.pseudonym, h.arrondissement, h.bailleur_type, h.first_seen, h.last_seen,
-               case when b.birth is null then 'inconnu'
-                    when date_diff('year', b.birth, current_date) < 30 then 'moins de 30 ans'
-                    when date_diff('year', b.birth, current_date) < 45 then '30-44 ans'
-                    when date_diff('year', b.birth, current_date) < 60 then '45-59 ans'
-                    else '60 ans et plus' end as age_band
+               {_age_band_sql("date_diff('year', b.birth, current_date)")} as age_band
         from households h join _pseudo p using (household_id) left join births b using (household_id)""",
     "case_events": """
         select p.pseudonym, e.event_date, e.event, e.source, try_cast(e.details ->> 'debt' as double) as debt,

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -176,7 +177,7 @@ def run(
     from flows.run_flow import run_flow
 
     with console.status("Rapprochement des ménages et calcul des stades…", spinner="dots") if not as_json \
-            and console.is_terminal else _nothing():
+            and console.is_terminal else nullcontext():
         try:
             summary = run_flow(str(wh), as_of=day, train_linkage=train_linkage, evaluation_seed=evaluation_seed,
                                shadow_model=shadow_model)
@@ -376,14 +377,6 @@ def _read_only(warehouse):
         return connect(wh, read_only=True)
     except WarehouseBusy as exc:
         fail(str(exc))
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @app.command()

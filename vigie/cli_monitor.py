@@ -1,6 +1,7 @@
 """`vigie report` and `vigie trends`: charter monitoring (registered on the main app)."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -38,7 +39,7 @@ def report(
         fail("--from doit précéder --to")
     from flows.report_flow import report_flow
 
-    with console.status("Rapport en cours…") if not as_json and console.is_terminal else _quiet():
+    with console.status("Rapport en cours…") if not as_json and console.is_terminal else nullcontext():
         try:
             path = report_flow(str(warehouse_path(warehouse)), str(out), from_day, to_day)
         except ValueError as exc:
@@ -47,14 +48,6 @@ def report(
         _emit_json({"report": path, "from": from_day, "to": to_day})
     else:
         console.print(f"Rapport du {from_day:%d/%m/%Y} au {to_day:%d/%m/%Y} : {path}")
-
-
-class _quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @app.command()

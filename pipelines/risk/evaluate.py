@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from pipelines.analytics import AGE_BANDS
+
 BASELINES = {
     # what a careful jurist does by hand: furthest stage first, then the largest debt in months of rent
     "stade puis dette": lambda f: f["stage_rank"] * 1000 + f["debt_months"].fillna(0).clip(upper=999),
@@ -78,7 +80,6 @@ def metric_table(frame: pd.DataFrame, model_score: np.ndarray, k: int, model_nam
                                 "dates": len(per_date[model_name]), "rows": len(frame), "k": k}
 
 
-AGE_BANDS = [(0, 30, "moins de 30 ans"), (30, 45, "30-44 ans"), (45, 60, "45-59 ans"), (60, 200, "60 ans et plus")]
 ARR_GROUPS = {"Paris Centre (1-4)": range(1, 5), "rive gauche (5-7, 13-15)": [5, 6, 7, 13, 14, 15],
               "ouest (8, 16, 17)": [8, 16, 17], "nord-est (9-12, 18-20)": [9, 10, 11, 12, 18, 19, 20]}
 

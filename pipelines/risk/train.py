@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics import BIRTHS_SQL
 from pipelines.risk import model as risk_model
 from pipelines.risk.evaluate import calibration_curve_png, fairness_table, metric_table, precision_by_date
 from pipelines.risk.features import FEATURES, add_source_facts
@@ -33,17 +34,10 @@ def total_capacity() -> int:
 
 def _household_attributes(con) -> pd.DataFrame:
     """Arrondissement and birth date (fairness audit only: never a model input)."""
-    return con.sql("""
-        with births as (
-            select r.household_id, any_value(s.locataire_date_naissance) as birth
-            from source_records r join staging_cdp s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
-            where r.source = 'cdp' and r.household_id is not null group by 1
-            union all
-            select r.household_id, any_value(s.demandeur_date_naissance)
-            from source_records r join staging_fsl s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
-            where r.source = 'fsl' and r.household_id is not null group by 1)
-        select h.household_id, h.arrondissement, (select min(birth) from births b where b.household_id = h.household_id) as birth
-        from households h""").to_arrow_table().to_pandas()
+    return con.sql(f"""
+        with births as ({BIRTHS_SQL})
+        select h.household_id, h.arrondissement, b.birth
+        from households h left join births b using (household_id)""").to_arrow_table().to_pandas()
 
 
 def dataset(con, as_of: date | None = None, horizon_days: int = HORIZON_DAYS, progress=None) -> tuple[pd.DataFrame, list[date]]:
