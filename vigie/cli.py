@@ -16,6 +16,10 @@ from typing import Annotated, Optional
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# Prefect's temporary server creates its database on a fresh machine: on a busy 2-core machine
+# that took longer than Prefect's default wait (seen from a clean clone: "Timed out while
+# attempting to connect to ephemeral Prefect API server")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
