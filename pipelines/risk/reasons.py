@@ -28,16 +28,22 @@ def _fr(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}".replace(".", ",")
 
 
+def _jours(n: int) -> str:
+    return f"{n} jour" if n == 1 else f"{n} jours"
+
+
 def phrase(group: str, row) -> str | None:
     """One reason for one case, from its values; None when the values say nothing to a reader."""
     get = lambda c: _n(getattr(row, c, None))  # noqa: E731
     if group == "stage":
         return f"stade : {STAGE_WORDS.get(row.stage, row.stage)}"
     if group == "time_in_stage" and get("days_in_stage") is not None:
-        return f"à ce stade depuis {int(get('days_in_stage'))} jours"
+        return f"à ce stade depuis {_jours(int(get('days_in_stage')))}"
     if group == "deadline" and get("days_to_deadline") is not None:
         days, kind = int(get("days_to_deadline")), DEADLINE_WORDS.get(row.next_deadline_kind, "échéance")
-        return f"{kind} dans {days} jours" if days >= 0 else f"{kind} dépassée depuis {-days} jours"
+        if days == 0:
+            return f"{kind} aujourd'hui"
+        return f"{kind} dans {_jours(days)}" if days > 0 else f"{kind} dépassée depuis {_jours(-days)}"
     if group == "treve":
         days = get("days_to_treve_end")
         return f"trêve hivernale finie dans {int(days)} jours" if days else "hors trêve hivernale"
