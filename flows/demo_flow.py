@@ -1,5 +1,6 @@
-"""Prefect wiring for `vigie demo`: a synthetic Paris, generated, ingested source by source,
-then linked into households placed on the ladder (`vigie run`)."""
+"""Prefect wiring for `vigie demo`: the synthetic Paris's files (written by the CLI while
+Prefect's temporary server starts), ingested source by source, then linked into households
+placed on the ladder (`vigie run`), then a returned follow-up file."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,23 +10,16 @@ from prefect import flow, task
 
 from flows.ingest_flow import ingest_flow
 from flows.run_flow import run_flow
-from pipelines.synth.generate import generate, write_suivi
+from pipelines.synth.generate import write_suivi
 from pipelines.warehouse import connect
 
 SOURCE_ORDER = ("cdp", "bailleur", "fsl", "procedure")
 
 
-@task
-def make_synthetic_paris(out_dir: str, households: int, seed: int) -> dict[str, list[str]]:
-    """Write the partner files (and the truth, aside) under out_dir."""
-    manifest = generate(Path(out_dir), households=households, seed=seed)
-    return {source: [str(p) for p in paths] for source, paths in manifest.files.items()}
-
-
 @flow(name="vigie-demo")
-def demo_flow(out_dir: str, warehouse: str, households: int = 5000, seed: int = 0,
+def demo_flow(out_dir: str, warehouse: str, files: dict[str, list[str]], seed: int = 0,
               progress: bool = False) -> dict:
-    files = make_synthetic_paris(out_dir, households, seed)
+    """`files`: the partner files `pipelines.synth.generate` wrote under out_dir, by source."""
     ingested = {}
     for source in SOURCE_ORDER:
         if files.get(source):

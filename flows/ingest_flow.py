@@ -1,4 +1,5 @@
-"""Prefect wiring for `vigie ingest`: one task per file, one validation task, artifacts."""
+"""Prefect wiring for `vigie ingest`: one task per batch of files (one transaction each),
+one validation task, artifacts."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,15 +9,15 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from pipelines.ingest.load import IngestResult, ingest_file, iter_files, validate_loaded
+from pipelines.ingest.load import BATCH_FILES, IngestResult, ingest_batch, iter_files, validate_loaded
 from pipelines.ingest.report import ingest_table_rows, validation_markdown
 from pipelines.warehouse import connect
 
 
 @task(cache_policy=NO_CACHE)
-def ingest_one(con, source: str, path: Path, as_of: date) -> IngestResult:
-    """Load one partner file in one transaction."""
-    return ingest_file(con, source, path, as_of)
+def ingest_some(con, source: str, paths: list[Path], as_of: date, on_file=None) -> list[IngestResult]:
+    """Load partner files, read and typed together, in one transaction."""
+    return ingest_batch(con, source, paths, as_of, on_file)
 
 
 @task(cache_policy=NO_CACHE)
@@ -34,9 +35,9 @@ def ingest_flow(source: str, paths: list[str], warehouse: str, as_of: date | Non
     try:
         results = []
         with _progress(progress, f"Chargement {source}", len(files)) as advance:
-            for path in files:
-                results.append(ingest_one(con, source, path, as_of))
-                advance()
+            for start in range(0, len(files), BATCH_FILES):
+                results += ingest_some(con, source, files[start:start + BATCH_FILES], as_of,
+                                       lambda _res: advance())
         outcomes = validate(con, source, results, as_of)
     finally:
         con.close()

@@ -119,3 +119,25 @@ def test_returned_follow_up_with_unknown_case_ids_goes_to_quarantine(loaded, tmp
     assert "unknown_case" in want.values()
     assert q == want
     assert res.rows_loaded == len(truth) - len(want)
+
+
+def test_the_same_content_twice_in_one_call_is_loaded_once(synthetic, tmp_path):
+    """Files are read in batches: a copy of a file sent in the same call (another name, same
+    bytes) must still be recognised, and its lines not loaded twice."""
+    import shutil
+
+    out, manifest = synthetic
+    folder = tmp_path / "envoi"
+    folder.mkdir()
+    first, second = manifest.files["procedure"][:2]
+    shutil.copy(first, folder / "a_original.csv")
+    shutil.copy(second, folder / "b_autre.csv")
+    shutil.copy(first, folder / "c_copie.csv")
+    con = connect(tmp_path / "w.duckdb")
+    results, _ = ingest_files(con, "procedure", [folder])
+    staged = dict(con.execute("select ingest_id, count(*) from staging_procedure group by 1").fetchall())
+    con.close()
+    assert [r.status for r in results] == ["loaded", "loaded", "already_loaded"]
+    assert "a_original.csv" in results[2].message
+    assert set(staged) == {results[0].ingest_id, results[1].ingest_id}
+    assert staged[results[0].ingest_id] == results[0].rows_loaded > 0

@@ -394,17 +394,25 @@ def demo(
     """Fabrique un Paris synthétique réaliste et le fait passer dans toute la chaîne."""
     if households < 10:
         fail("--households doit valoir au moins 10")
+    started = time.perf_counter()
+    server = _start_prefect_server_early()
     wh = warehouse_path(warehouse)
     _reset_demo_warehouse(wh)
     _mark_demo(wh)
     data_dir = out / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    from flows.demo_flow import demo_flow
+    from pipelines.synth.generate import generate
 
-    started = time.perf_counter()
     if not as_json:
         console.print(f"Paris synthétique : {households} ménages, graine {seed} -> {data_dir}")
-    result = demo_flow(str(data_dir), str(wh), households=households, seed=seed,
+    with (console.status("Fabrication des fichiers des partenaires…") if not as_json and console.is_terminal
+          else nullcontext()):
+        manifest = generate(data_dir, households=households, seed=seed)
+    from flows.demo_flow import demo_flow
+
+    if server:
+        server.join()
+    result = demo_flow(str(data_dir), str(wh), {s: [str(p) for p in ps] for s, ps in manifest.files.items()}, seed=seed,
                        progress=not as_json and console.is_terminal)
     lists_dir = out / "case_lists"
     lists = _write_all_lists(wh, lists_dir)
@@ -436,6 +444,29 @@ def demo(
         console.print(f"Entrepôt : {wh}\nFichiers partenaires : {data_dir}\n"
                       f"Lignes écartées : `vigie quarantine --warehouse {wh}`")
     raise typer.Exit(1 if any(r["needs_attention"] for r in all_results) else 0)
+
+
+def _start_prefect_server_early():
+    """Prefect starts its temporary server (a separate process) at the first flow, 7 to 10 s
+    of waiting: start it now, in the background, while the demo writes its files. Nothing to
+    do when PREFECT_API_URL names a server. Returns something to `join()` before the first flow, or None."""
+    import threading
+
+    from prefect.settings import PREFECT_API_URL
+
+    def start():
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001  the first flow starts it again, and says what is wrong
+            pass
+
+    if PREFECT_API_URL.value():
+        return None
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    return thread
 
 
 def _write_demo_report(wh: Path, folder: Path) -> Path:

@@ -364,17 +364,10 @@ def _columns_from_fields(n: int, source: str = "_fields") -> str:
             f"{cols} from {source}")
 
 
-def fill_raw_lines(con, table: str, where: str, data: bytes, shape: FileShape) -> None:
-    """Put back, from the file's bytes, the exact text of the lines of `table` (ln, raw) matching `where`."""
-    wanted = [r[0] for r in con.execute(f"select ln from {table} where {where}").fetchall()]
-    if not wanted:
-        return
+def line_texts(data: bytes, shape: FileShape, lines: list[int]) -> list[str]:
+    """The exact text of some lines of a file (1-based numbers), from its bytes."""
     index = shape.line_index or LineIndex.of(data)
-    texts = pa.table({"ln": pa.array(wanted, pa.int64()),
-                      "raw": pa.array([index.text(data, ln, shape.encoding) for ln in wanted], pa.string())})
-    con.register("_raw_text", texts)
-    con.execute(f"update {table} set raw = r.raw from _raw_text r where {table}.ln = r.ln")
-    con.unregister("_raw_text")
+    return [index.text(data, ln, shape.encoding) for ln in lines]
 
 
 # ----------------------------------------------------------------------------- entry
