@@ -2,6 +2,7 @@
 matching keys (names, address, postal code, landlord) and its deterministic keys."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipelines.link.keys import fold, normalise_address, surname_and_first
@@ -34,13 +35,27 @@ def with_matching_keys(df: pd.DataFrame) -> pd.DataFrame:
     """Raw fields (surname, first_name, full_name, birth_date, address, landlord, source,
     source_key) -> the compared keys and the record's unique_id."""
     df = df.copy()
-    names = [surname_and_first(s, f, full) for s, f, full in zip(df["surname"], df["first_name"], df["full_name"])]
+    names = _each_distinct(surname_and_first, df["surname"], df["first_name"], df["full_name"])
     df["surname"] = [n[0] for n in names]
     df["first_name"] = [n[1] or None for n in names]
-    addresses = [normalise_address(a) for a in df["address"]]
+    addresses = _each_distinct(normalise_address, df["address"])
     df["number"] = [a[0] or None for a in addresses]
     df["street"] = [a[1] or None for a in addresses]
-    df["landlord"] = [fold(x) or None for x in df["landlord"]]
+    df["landlord"] = _each_distinct(lambda x: fold(x) or None, df["landlord"])
     df["birth_date"] = pd.to_datetime(df["birth_date"]).dt.strftime("%Y-%m-%d")
     df["unique_id"] = df["source"] + "|" + df["source_key"]
     return df.drop(columns=["full_name", "address"])
+
+
+def _each_distinct(func, *columns: pd.Series) -> list:
+    """func(*row) for each row of the columns, computed once per distinct row (a household's
+    name and address come back in every monthly list and every act of its procedure)."""
+    key = columns[0].astype("string").fillna("\x00")
+    for col in columns[1:]:
+        key = key + "\x1f" + col.astype("string").fillna("\x00")
+    codes, _ = pd.factorize(key)
+    first = np.unique(codes, return_index=True)[1]  # the first row of each distinct value, in code order
+    values = np.empty(len(first), dtype=object)
+    values[:] = [func(*(None if v is None or v != v else v for v in row))
+                 for row in zip(*(col.to_numpy(dtype=object)[first] for col in columns))]
+    return list(values[codes])
