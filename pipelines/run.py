@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipelines.analytics import pseudonym_key, write_snapshot
 from pipelines.indicators import charter as charter_indicators
-from pipelines.ladder.cases import build_cases
+from pipelines.ladder.cases import build_cases, load_timelines, open_situations
 from pipelines.ladder.events import build_case_events
 from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
@@ -71,10 +71,13 @@ def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow
                        from (select household_id, min(event_date) as first, max(event_date) as last
                              from case_events group by household_id) e
                        where households.household_id = e.household_id""")
-        cases = build_cases(con, as_of)
-        version = score_cases(con, as_of)
+        # each household's events and situation, read and worked out once for the stages and the score
+        timelines = load_timelines(con, until=as_of)
+        situations = open_situations(timelines, as_of)
+        cases = build_cases(con, as_of, timelines, situations)
+        version = score_cases(con, as_of, timelines, situations)
         route_cases(con, as_of, evaluation_seed)
-        shadowed = shadow_scores(con, as_of, shadow_model) if shadow_model else None
+        shadowed = shadow_scores(con, as_of, shadow_model, timelines, situations) if shadow_model else None
         indicators = charter_indicators.compute(con, as_of)
         con.execute("commit")
     except BaseException:

@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 
 from pipelines.contracts import Contract, all_contracts, normalise_header, sql_str
 from pipelines.warehouse import scalar

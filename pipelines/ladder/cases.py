@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.ladder.legal import load_rules
-from pipelines.ladder.stages import Event, situation
+from pipelines.ladder.stages import Event, Situation, situation
 
 _DATE_KEYS = ("lease_date", "hearing", "first_unpaid")
 
@@ -25,19 +25,52 @@ def _event(day, kind, details) -> Event:
     return Event(day, kind, data)
 
 
-def build_cases(con, as_of: date) -> int:
-    """Rebuild `cases`: one row per household whose situation is open as of `as_of`."""
-    rules = load_rules()
-    rows = con.execute("select household_id, event_date, event, details from case_events "
-                       "where event_date <= ? order by household_id, event_date", [as_of]).fetchall()
-    by_household: dict[str, list[Event]] = defaultdict(list)
+def load_timelines(con, households: list[str] | None = None, until: date | None = None) -> dict[str, list[Event]]:
+    """Every household's dated events (case_events), oldest first; events of the same day in a
+    fixed order (the stage must not depend on the order the database returns them in)."""
+    where, params = [], []
+    if households is not None:
+        con.register("_tl_ids", pd.DataFrame({"household_id": households}))
+        where.append("household_id in (select household_id from _tl_ids)")
+    if until is not None:
+        where.append("event_date <= ?")
+        params.append(until)
+    rows = con.execute(f"select household_id, event_date, event, details from case_events "
+                       f"{'where ' + ' and '.join(where) if where else ''} "
+                       "order by household_id, event_date, event, source, source_key, details", params).fetchall()
+    if households is not None:
+        con.unregister("_tl_ids")
+    out: dict[str, list[Event]] = defaultdict(list)
     for hid, day, kind, details in rows:
-        by_household[hid].append(_event(day, kind, details))
+        if day is not None:
+            out[hid].append(_event(day, kind, details))
+    return out
+
+
+def open_situations(timelines: dict[str, list[Event]], as_of: date, rules=None) -> dict[str, Situation]:
+    """Each household's situation as of a date (its events up to that day), open ones only."""
+    rules = rules or load_rules()
+    out = {}
+    for hid, events in timelines.items():
+        known = [e for e in events if e.day <= as_of]
+        if known:
+            s = situation(known, as_of, rules)
+            if s.open:
+                out[hid] = s
+    return out
+
+
+def build_cases(con, as_of: date, timelines: dict[str, list[Event]] | None = None,
+                situations: dict[str, Situation] | None = None) -> int:
+    """Rebuild `cases`: one row per household whose situation is open as of `as_of`. The
+    timelines and situations, when given, are those the risk score will use too."""
+    if timelines is None:
+        timelines = load_timelines(con, until=as_of)
+    if situations is None:
+        situations = open_situations(timelines, as_of)
     out = []
-    for hid, events in by_household.items():
-        s = situation(events, as_of, rules)
-        if not s.open:
-            continue
+    for hid, s in situations.items():
+        events = [e for e in timelines[hid] if e.day <= as_of]
         known = [e.data for e in events if e.data.get("debt") is not None]
         rents = [e.data["monthly_rent"] for e in events if e.data.get("monthly_rent")]
         out.append({"case_id": "C" + hid[1:], "household_id": hid, "as_of": as_of, "stage": s.stage,

@@ -7,12 +7,11 @@ before its as-of date; only the label looks past it.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 
 import pandas as pd
 
-from pipelines.ladder.cases import _event
+from pipelines.ladder.cases import load_timelines  # noqa: F401  (training and scoring read them from here)
 from pipelines.ladder.legal import LegalRules, load_rules
 from pipelines.ladder.stages import EXITS, RANK, Event, situation
 
@@ -27,23 +26,6 @@ NEXT_STEP = {
     "jugement": _POLICE, "cql": _POLICE, "cfp_demandee": _POLICE, "cfp_refusee": _POLICE,
     "cfp_accordee": {"expulsion"},
 }
-
-
-def load_timelines(con, households: list[str] | None = None) -> dict[str, list[Event]]:
-    """Every household's dated events (case_events), oldest first."""
-    where = ""
-    if households is not None:
-        con.register("_tl_ids", pd.DataFrame({"household_id": households}))
-        where = "where household_id in (select household_id from _tl_ids)"
-    rows = con.execute(f"select household_id, event_date, event, details from case_events {where} "
-                       "order by household_id, event_date, event, source, source_key, details").fetchall()
-    if households is not None:
-        con.unregister("_tl_ids")
-    out: dict[str, list[Event]] = defaultdict(list)
-    for hid, day, kind, details in rows:
-        if day is not None:
-            out[hid].append(_event(day, kind, details))
-    return out
 
 
 def _kind(e: Event) -> str:
@@ -75,12 +57,13 @@ def _months(debt, rent) -> float | None:
     return None if debt is None or not rent else debt / rent
 
 
-def timeline_features(events: list[Event], as_of: date, rules: LegalRules) -> dict | None:
-    """Features from one household's own events as of a date; None when no situation is open."""
+def timeline_features(events: list[Event], as_of: date, rules: LegalRules, known_situation=None) -> dict | None:
+    """Features from one household's own events as of a date; None when no situation is open.
+    `known_situation`: its situation as of that date, already computed (`open_situations`)."""
     known = [e for e in events if e.day <= as_of]
     if not known:
         return None
-    s = situation(known, as_of, rules)
+    s = known_situation or situation(known, as_of, rules)
     if not s.open:
         return None
     debt, rent = _debt_at(known, as_of)
@@ -113,15 +96,19 @@ def monthly_dates(first: date, last: date) -> list[date]:
 
 
 def snapshots(timelines: dict[str, list[Event]], dates: list[date], with_label: bool,
-              horizon_days: int = HORIZON_DAYS, rules: LegalRules | None = None, progress=None) -> pd.DataFrame:
-    """One row per (household, as-of date) whose situation was open then."""
+              horizon_days: int = HORIZON_DAYS, rules: LegalRules | None = None, progress=None,
+              situations: dict | None = None) -> pd.DataFrame:
+    """One row per (household, as-of date) whose situation was open then. `situations`: the open
+    situations as of the single date given, already computed (those of `cases`)."""
     rules = rules or load_rules()
+    if situations is not None and len(dates) != 1:
+        raise ValueError("situations already computed are for one date")
     rows = []
     for hid, events in timelines.items():
         for d in dates:
-            if events[0].day > d:
+            if events[0].day > d or (situations is not None and hid not in situations):
                 continue
-            f = timeline_features(events, d, rules)
+            f = timeline_features(events, d, rules, situations.get(hid) if situations is not None else None)
             if f is None:
                 continue
             f["household_id"], f["as_of"] = hid, d

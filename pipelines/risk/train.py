@@ -145,37 +145,41 @@ def evaluate(con, version: str | None = None, horizon_days: int = HORIZON_DAYS, 
     return table, lift, fairness_table(rows, p, meta["fairness_k"])
 
 
-def _scored(con, as_of: date, model, meta: dict) -> pd.DataFrame:
-    """Score, reasons and version for every open case of `cases`."""
+def _scored(con, as_of: date, model, meta: dict, timelines: dict | None = None,
+            situations: dict | None = None) -> pd.DataFrame:
+    """Score, reasons and version for every open case of `cases` (timelines and situations:
+    those `build_cases` used, when the caller has them)."""
     hids = [r[0] for r in con.execute("select household_id from cases").fetchall()]
     if not hids:
         return pd.DataFrame(columns=["household_id", "risk_score", "risk_reasons", "model_version"])
-    snap = snapshots(load_timelines(con, hids), [as_of], with_label=False)
+    timelines = load_timelines(con, hids) if timelines is None else {h: timelines[h] for h in hids}
+    snap = snapshots(timelines, [as_of], with_label=False, situations=situations)
     frame = add_source_facts(con, snap)
     score, contrib = risk_model.contributions(model, frame, meta["reference"])
     return pd.DataFrame({"household_id": frame["household_id"], "risk_score": np.round(score, 4),
                          "risk_reasons": top_reasons(frame, contrib), "model_version": meta["version"]})
 
 
-def score_cases(con, as_of: date) -> str | None:
+def score_cases(con, as_of: date, timelines: dict | None = None, situations: dict | None = None) -> str | None:
     """Score every open case with the current model (risk, reasons, version); None without a model."""
     loaded = risk_model.load()
     if loaded is None:
         return None
-    con.register("_scored", _scored(con, as_of, *loaded))
+    con.register("_scored", _scored(con, as_of, *loaded, timelines, situations))
     con.execute("""update cases set risk_score = s.risk_score, risk_reasons = s.risk_reasons,
                    model_version = s.model_version from _scored s where cases.household_id = s.household_id""")
     con.unregister("_scored")
     return loaded[1]["version"]
 
 
-def shadow_scores(con, as_of: date, version: str) -> int:
+def shadow_scores(con, as_of: date, version: str, timelines: dict | None = None,
+                  situations: dict | None = None) -> int:
     """Shadow mode: score the open cases with another model version and record it (with the
     rank it would give within each destination) without touching `cases` or the lists."""
     loaded = risk_model.load(version)
     if loaded is None:
         raise risk_model.ModelError(f"modèle {version} introuvable")
-    scored = _scored(con, as_of, *loaded)
+    scored = _scored(con, as_of, *loaded, timelines, situations)
     con.register("_shadow", scored)
     con.execute("""insert into shadow_scores
                    select current_timestamp, ?, s.model_version, c.case_id, c.destination, s.risk_score, s.risk_reasons,
