@@ -133,9 +133,9 @@ def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict
         build_cases(con, as_of, timelines, situations)
         return timelines, situations
 
-    timelines, situations = measure(steps, "stage", stage)
-    measure(steps, "score", lambda: score_cases(con, as_of, timelines, situations))
-    del timelines, situations
+    shared = measure(steps, "stage", stage)
+    measure(steps, "score", lambda: score_cases(con, as_of, *shared))
+    shared = None  # free the timelines before the next steps
     measure(steps, "route", lambda: route_cases(con, as_of))
     measure(steps, "indicators", lambda: charter.compute(con, as_of))
     measure(steps, "snapshot", lambda: analytics_snapshot(con, pseudonym_key(con)))
