@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from tests.conftest import rel, table_checksums
 from pipelines.ingest.load import ingest_files
@@ -141,3 +142,25 @@ def test_the_same_content_twice_in_one_call_is_loaded_once(synthetic, tmp_path):
     assert "a_original.csv" in results[2].message
     assert set(staged) == {results[0].ingest_id, results[1].ingest_id}
     assert staged[results[0].ingest_id] == results[0].rows_loaded > 0
+
+
+@pytest.mark.parametrize("source", ["cdp", "bailleur"])
+def test_large_files_read_alone_load_the_same_rows(source, synthetic, tmp_path, monkeypatch):
+    """A file past BATCH_LINES is typed straight from what was read, alone in its batch: its
+    rows, quarantined lines, skipped lines and counts must be those of the batched path."""
+    import pipelines.ingest.load as load
+
+    out, _ = synthetic
+
+    def ingest(name):
+        con = connect(tmp_path / name)
+        results, _ = ingest_files(con, source, [out / source])
+        sums = table_checksums(con)
+        con.close()
+        return [(r.status, r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_skipped, r.message) for r in results], sums
+
+    batched = ingest("batched.duckdb")
+    monkeypatch.setattr(load, "BATCH_LINES", 2)  # every file is "large"
+    alone = ingest("alone.duckdb")
+    assert alone == batched
+    assert sum(r[3] for r in batched[0]) > 0 and sum(r[4] for r in batched[0]) > 0  # lines set aside, lines skipped

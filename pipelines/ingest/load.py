@@ -149,15 +149,17 @@ class _Batch:
     def __init__(self, con, contract: Contract, as_of: date):
         self.con, self.contract, self.as_of = con, contract, as_of
         self.groups: dict[str, tuple] = {}   # typing SQL -> (temp table of records, a shape, native types)
+        self.views: set[str] = set()
         self.waiting: list[_Read] = []
         self.lines = self.bytes = 0
 
     def full(self) -> bool:
         return (len(self.waiting) >= BATCH_FILES or self.lines >= BATCH_LINES or self.bytes >= BATCH_BYTES)
 
-    def add(self, read: _Read) -> None:
+    def add(self, read: _Read, in_place: bool = False) -> None:
         """Move the records just read (`_rec`, and the exact path's lines) into the batch's tables,
-        grouped by the SQL that will type them."""
+        grouped by the SQL that will type them. `in_place`: a large file alone in its batch, typed
+        straight from what was read (views, not a copy; the batch is committed before the next read)."""
         con, shape, k = self.con, read.shape, read.res.ingest_id
         inputs = [("_rec", shape.native)]
         if shape.slow_table and scalar(con, f"select count(*) from {shape.slow_table}"):
@@ -167,7 +169,10 @@ class _Batch:
             if key not in self.groups:
                 name = f"_bin{len(self.groups)}"
                 self.groups[key] = (name, shape, native)
-                con.execute(f"create or replace temp table {name} as select {k} as _file, * from {table}")
+                kind = "view" if in_place else "table"
+                if in_place:
+                    self.views.add(name)
+                con.execute(f"create or replace temp {kind} {name} as select {k} as _file, * from {table}")
             else:
                 con.execute(f"insert into {self.groups[key][0]} by name select {k} as _file, * from {table}")
         self.waiting.append(read)
@@ -294,7 +299,7 @@ class _Batch:
 
     def drop(self) -> None:
         for name in [g[0] for g in self.groups.values()] + ["_btyped", "_bskip"]:
-            self.con.execute(f"drop table if exists {name}")
+            self.con.execute(f"drop {'view' if name in self.views else 'table'} if exists {name}")
 
 
 def _log_many(con, contract: Contract, results: list[IngestResult]) -> None:
@@ -382,7 +387,12 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, source: str, paths: list[Path],
                     if on_file:
                         on_file(read)
                     continue
-                batch.add(read)
+                if read.res.rows_read >= BATCH_LINES:  # a large file: the files before it first, then it alone
+                    flush()
+                    batch.add(read, in_place=True)
+                    flush()
+                else:
+                    batch.add(read)
             finally:
                 _drop_temporary(con)
             if batch.full():
