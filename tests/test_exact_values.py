@@ -104,3 +104,51 @@ def test_a_windows_1252_line_inside_a_utf8_file_keeps_every_accent(tmp_path):
     con.close()
     assert (res.status, res.rows_loaded, res.rows_quarantined) == ("loaded", 70_001, 0)
     assert names == {"CDP-0": "NGUYỄN Văn", "CDP-X": "LEFÈVRE Zoé"}
+
+
+def test_line_breaks_inside_fields_keep_every_line_number(tmp_path, monkeypatch):
+    """A complement written on three lines inside quotes, lines with a stray delimiter and a
+    bad amount further down: DuckDB's reader (one thread) must place every line exactly where
+    the line-by-line reader does, and quarantine the same lines with the same text."""
+    import pipelines.ingest.read as read
+
+    header = "num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;adresse_complement;code_postal;loyer_mensuel_cc;montant_dette\r\n"
+    lines, expected, physical = [header], {}, 1
+    for i in range(3000):
+        physical += lines[-1].count("\n")
+        ln = physical  # the line of the file this record starts on
+        if i % 400 == 7:     # a complement on three lines
+            lines.append(f'CDP-{i};01/02/2025;SCI Hélène;social;DUPONT Zoé;1 rue Oberkampf;"Bât. B\nesc. 1\n2e ét.";75011;500;10\r\n')
+            expected[f"CDP-{i}"] = ln
+            continue
+        if i % 400 == 9:     # a stray delimiter
+            lines.append(f"CDP-{i};01/02/2025;SCI Hélène;social;MARTIN Léa;2 rue Oberkampf;;75011;500;10;oups\r\n")
+            continue
+        if i % 400 == 11:    # an amount nobody can read
+            lines.append(f"CDP-{i};01/02/2025;SCI Hélène;social;PETIT Luc;3 rue Oberkampf;;75011;douze euros;10\r\n")
+            continue
+        lines.append(f"CDP-{i};01/02/2025;SCI Hélène;social;NGUYEN Van;4 rue Oberkampf;;75011;500;10\r\n")
+        expected[f"CDP-{i}"] = ln
+    path = tmp_path / "cdp_multiligne.csv"
+    path.write_bytes("".join(lines).encode("utf-8"))
+
+    def ingest(name):
+        con = connect(tmp_path / name)
+        res = ingest_file(con, "cdp", path)
+        staged = dict(con.execute("select num_acte, line_number from staging_cdp").fetchall())
+        complements = set(con.execute("select adresse_complement from staging_cdp where adresse_complement is not null").fetchall())
+        quarantined = con.execute("select line_number, reason_code, raw from quarantine order by 1").fetchall()
+        con.close()
+        return res, staged, complements, quarantined
+
+    res, staged, complements, quarantined = ingest("duckdb_reader.duckdb")
+    assert res.file_format and read.FileShape  # loaded through the normal entry point
+    assert staged == expected
+    assert complements == {("Bât. B\nesc. 1\n2e ét.",)}
+    assert len(quarantined) == 2 * 8 and {q[1] for q in quarantined} == {"bad_row_shape", "bad_amount"}
+    text = "".join(lines).split("\n")
+    assert all(text[q[0] - 1].rstrip("\r") == q[2] for q in quarantined)
+    monkeypatch.setattr(read, "_fast_csv", lambda *a, **k: False)  # the line-by-line reader, for comparison
+    exact = ingest("exact_reader.duckdb")
+    assert (exact[1], exact[2], exact[3]) == (staged, complements, quarantined)
+    assert (exact[0].rows_read, exact[0].rows_loaded, exact[0].rows_quarantined) == (res.rows_read, res.rows_loaded, res.rows_quarantined)

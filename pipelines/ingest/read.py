@@ -45,6 +45,7 @@ class FileShape:
     native: dict[str, str] = field(default_factory=dict)  # contract column -> SQL type DuckDB typed itself
     slow_table: str | None = None  # lines the fast path left to the exact path (all text)
     line_index: "LineIndex | None" = None
+    spans: dict[int, int] = field(default_factory=dict)  # record's first line -> line breaks inside it
 
 
 PREFIX = 4 << 20  # encoding is judged on the first 4 MB; DuckDB checks the rest while it reads
@@ -272,31 +273,62 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     cols = "{" + ", ".join(f"'c{i}': '{native.get(i, 'VARCHAR')}'" for i in range(1, n + 1)) + "}"
     for t in ("_rejects", "_rejects_scan"):
         con.execute(f"drop table if exists {t}")
-    try:
+    def parse(parallel: bool) -> None:
         con.execute(f"""
             create or replace temp table _parsed as
             select * from read_csv({path}, columns={cols}, delim={sql_str(shape.delimiter)}, quote='"', escape='"',
                                    header=false, skip=1, auto_detect=false, strict_mode=true, null_padding=true,
                                    dateformat={sql_str(date_fmt)}, decimal_separator={sql_str(decimal)},
+                                   parallel={str(parallel).lower()},
                                    store_rejects=true, rejects_table='_rejects', rejects_scan='_rejects_scan')""")
-    except Exception:  # DuckDB refuses some shapes (a line break inside a quoted field): exact path
-        return False
+    try:
+        parse(parallel=True)
+    except Exception as exc:  # DuckDB refuses some shapes: the exact path
+        if "quoted new lines" not in str(exc):
+            return False
+        try:  # a line break inside a quoted field (a complement written on three lines): one thread can read it
+            for t in ("_rejects", "_rejects_scan"):
+                con.execute(f"drop table if exists {t}")
+            parse(parallel=False)
+        except Exception:
+            return False
     if shape.encoding in ("utf-8", "utf-8-sig") and scalar(
             con, "select count(*) from _rejects where error_type = 'INVALID ENCODING'"):
         raise NotUtf8()
     con.execute("create or replace temp table _rejected as select line, any_value(csv_line) as raw, "
                 "row_number() over (order by line) as j from _rejects group by line")
     accepted, rejected = scalar(con, "select count(*) from _parsed"), scalar(con, "select count(*) from _rejected")
-    if accepted + rejected != lines - 1:
+    # line breaks inside the accepted records' text fields: each moves the next records down a line
+    breaks = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)"
+                        for i in range(1, n + 1) if i not in native) or "0"
+    inner = 0 if accepted + rejected == lines - 1 else scalar(con, f"select sum({breaks}) from _parsed")
+    if accepted + rejected + (inner or 0) != lines - 1:
         con.execute("drop table _parsed")
         return False
     shape.native = {name: native[idx] for name, idx in shape.mapping.items() if idx in native}
-    # accepted record k (0-based) sits after the rejected lines whose record index is smaller
+    # DuckDB numbers records (header = 1); accepted record k (0-based) sits after the rejected
+    # records whose record index is smaller, and after the line breaks inside the accepted records before it
     ln = "k + 2" if not rejected else "k + 2 + coalesce(r.j, 0)"
+    con.execute("create or replace temp table _rejected_records as select * from _rejected")  # (record numbers)
     join = "" if not rejected else \
-        "asof left join (select j, line - 2 - (j - 1) as a from _rejected) r on p.k >= r.a"
-    con.execute(f"create or replace temp view _fast as select {ln} as ln, cast(null as varchar) as raw, "
-                f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from _parsed) p {join}")
+        "asof left join (select j, line - 2 - (j - 1) as a from _rejected_records) r on p.k >= r.a"
+    if not inner:
+        con.execute(f"create or replace temp view _fast as select {ln} as ln, cast(null as varchar) as raw, "
+                    f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from _parsed) p {join}")
+    else:
+        con.execute(f"""create or replace temp table _breaks as
+            select k, nl, coalesce(sum(nl) over (order by k rows between unbounded preceding and 1 preceding), 0) as before
+            from (select rowid as k, {breaks} as nl from _parsed)
+            union all select {accepted}, 0, {inner}""")
+        con.execute(f"""create or replace temp view _fast as
+            select {ln} + b.before as ln, cast(null as varchar) as raw, false as shape_bad, p.* exclude (k)
+            from (select rowid as k, * from _parsed) p join _breaks b using (k) {join}""")
+        shape.spans = dict(con.execute(f"select {ln} + b.before, b.nl from (select rowid as k from _parsed) p "
+                                       f"join _breaks b using (k) {join} where b.nl > 0").fetchall())
+        # a rejected record's line in the file: its record number plus the line breaks above it
+        con.execute("""create or replace temp table _rejected as
+            select r.line + b.before as line, trim(r.raw, chr(13) || chr(10)) as raw, r.j from _rejected_records r
+            join _breaks b on b.k = r.line - 2 - (r.j - 1)""")
     # rejected lines: the exact path, from their text
     con.execute("create or replace temp table _fields as select line as ln, raw, "
                 f"{_split_fields_sql(shape.delimiter)} as fields from _rejected")
@@ -366,7 +398,8 @@ def _columns_from_fields(n: int, source: str = "_fields") -> str:
 def line_texts(data: bytes, shape: FileShape, lines: list[int]) -> list[str]:
     """The exact text of some lines of a file (1-based numbers), from its bytes."""
     index = shape.line_index or LineIndex.of(data)
-    return [index.text(data, ln, shape.encoding) for ln in lines]
+    return ["\n".join(index.text(data, i, shape.encoding) for i in range(ln, ln + shape.spans.get(ln, 0) + 1))
+            for ln in lines]
 
 
 # ----------------------------------------------------------------------------- entry
