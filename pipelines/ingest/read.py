@@ -268,6 +268,12 @@ def native_types(shape: FileShape, contract: Contract, data: bytes, encoding: st
     return native, date_fmt, decimal
 
 
+# Line breaks inside quoted fields: DuckDB reads the file with one thread and the line numbers are
+# counted from the breaks; below this size the line-by-line path is as fast (measured: 3 000 lines
+# 0.16 s line by line, 0.21 s so; 500 000 lines 3.1 s line by line, 2.4 s so).
+MULTILINE_MIN_LINES = 100_000
+
+
 def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, data: bytes, table: str) -> bool:
     path = sql_str(str(shape.text_path))
     native, date_fmt, decimal = native_types(shape, contract, data, shape.encoding or "utf-8")
@@ -285,7 +291,7 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     try:
         parse(parallel=True)
     except Exception as exc:  # DuckDB refuses some shapes: the exact path
-        if "quoted new lines" not in str(exc):
+        if "quoted new lines" not in str(exc) or lines < MULTILINE_MIN_LINES:
             return False
         try:  # a line break inside a quoted field (a complement written on three lines): one thread can read it
             for t in ("_rejects", "_rejects_scan"):
@@ -303,7 +309,7 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     breaks = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)"
                         for i in range(1, n + 1) if i not in native) or "0"
     inner = 0 if accepted + rejected == lines - 1 else scalar(con, f"select sum({breaks}) from _parsed")
-    if accepted + rejected + (inner or 0) != lines - 1:
+    if accepted + rejected + (inner or 0) != lines - 1 or (inner and lines < MULTILINE_MIN_LINES):
         con.execute("drop table _parsed")
         return False
     shape.native = {name: native[idx] for name, idx in shape.mapping.items() if idx in native}
