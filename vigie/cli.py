@@ -395,10 +395,10 @@ def demo(
     if households < 10:
         fail("--households doit valoir au moins 10")
     started = time.perf_counter()
-    server = _start_prefect_server_early()
     wh = warehouse_path(warehouse)
-    _reset_demo_warehouse(wh)
+    _reset_demo_warehouse(wh)  # (may refuse and stop: before anything is started)
     _mark_demo(wh)
+    server = _start_prefect_server_early()
     data_dir = out / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     from pipelines.synth.generate import generate
