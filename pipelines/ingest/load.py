@@ -56,14 +56,6 @@ def _next_id(con) -> int:
     return scalar(con, "select nextval('ingest_id_seq')")
 
 
-def _log(con, ingest_id: int, contract: Contract, res: IngestResult) -> None:
-    con.execute(
-        "insert into ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [ingest_id, res.file_path, contract.source, res.sha256, res.rows_read, res.rows_loaded,
-         res.rows_quarantined, res.rows_skipped, res.status, res.message, None, None,
-         res.file_format, contract.version, datetime.now()])
-
-
 def _as_text(shape: FileShape, idx: int, native: dict[int, str]) -> str:
     return f"cast(c{idx} as varchar)" if idx in native else f"c{idx}"
 
@@ -143,6 +135,7 @@ class _Read:
     res: IngestResult
     shape: FileShape
     data: bytes
+    slow_rows: int = 0  # lines the exact path read (in `shape.slow_table`)
 
 
 class _Batch:
@@ -162,7 +155,7 @@ class _Batch:
         straight from what was read (views, not a copy; the batch is committed before the next read)."""
         con, shape, k = self.con, read.shape, read.res.ingest_id
         inputs = [("_rec", shape.native)]
-        if shape.slow_table and scalar(con, f"select count(*) from {shape.slow_table}"):
+        if read.slow_rows:
             inputs.append((shape.slow_table, {}))
         for table, native in inputs:
             key = _typed_select(self.contract, shape, self.as_of, "_", native) + repr(sorted(native.items()))
@@ -200,11 +193,9 @@ class _Batch:
         for read in self.waiting:  # the same content twice in one batch: the second is not loaded
             res = read.res
             if res.sha256 in firsts:
-                res.status, res.needs_attention, res.rows_read = "already_loaded", False, 0
-                res.message = f"contenu déjà chargé (depuis {firsts[res.sha256]}) : rien n'a changé"
+                _already_loaded_as(res, firsts[res.sha256])
             firsts.setdefault(res.sha256, res.file_path)
         loading = [r for r in self.waiting if r.res.status != "already_loaded"]
-        ids = ", ".join(str(r.res.ingest_id) for r in loading) or "null"
         con.execute("begin transaction")
         try:
             self._fill_raw_lines(loading)
@@ -217,14 +208,14 @@ class _Batch:
                 from _btyped join _bfiles f using (_file) where bad""")
             con.execute(f"insert into skipped_lines select _file, {src}, f.file_path, ln, reason "
                         f"from _bskip join _bfiles f using (_file)")
-            min_rows = self._min_rows(loading)
-            cols = ", ".join(c.ident for c in contract.columns)
-            con.execute(f"""
-                insert into {staging_table(contract.source)}
-                select _file, ln, {cols}, extra_columns from _btyped where _file in ({ids}) and not bad""")
             counts = {k: (n_ok, n_bad) for k, n_ok, n_bad in con.execute(
                 "select _file, count(*) filter (where not bad), count(*) filter (where bad) from _btyped group by _file"
             ).fetchall()}
+            min_rows = self._min_rows(loading, {k: n_ok for k, (n_ok, _) in counts.items()})
+            cols = ", ".join(c.ident for c in contract.columns)
+            con.execute(f"""
+                insert into {staging_table(contract.source)}
+                select _file, ln, {cols}, extra_columns from _btyped semi join _bfiles using (_file) where not bad""")
             for read in loading:
                 res, shape = read.res, read.shape
                 loaded, quarantined = counts.get(res.ingest_id, (0, 0))
@@ -236,7 +227,7 @@ class _Batch:
                 if quarantined:
                     res.message = (f"{quarantined} ligne(s) mise(s) en quarantaine : "
                                    f"`vigie quarantine --source {contract.source}`")
-            _log_many(con, contract, [r.res for r in self.waiting])
+            _log(con, contract, [r.res for r in self.waiting])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -265,7 +256,7 @@ class _Batch:
         self.con.execute("update _btyped set raw = r.raw from _raw_text r where _btyped._file = r._file and _btyped.ln = r.ln")
         self.con.unregister("_raw_text")
 
-    def _min_rows(self, loading: list[_Read]) -> dict[int, int]:
+    def _min_rows(self, loading: list[_Read], loaded: dict[int, int]) -> dict[int, int]:
         """Rows each file should hold at least, from the previous batch of the same partner (the
         same landlord for `bailleur`), that batch being in the warehouse or earlier in this one."""
         con, contract = self.con, self.contract
@@ -273,10 +264,9 @@ class _Batch:
         if not contract.volume_group:
             previous = scalar(con, "select rows_loaded from ingest_log where source = ? and status = 'loaded' "
                                    "order by ingest_id desc limit 1", [contract.source])
-            counts = dict(con.execute("select _file, count(*) from _btyped where not bad group by _file").fetchall())
             for read in loading:
                 out[read.res.ingest_id] = expected_min_rows(previous, ratio)
-                previous = counts.get(read.res.ingest_id, 0)
+                previous = loaded.get(read.res.ingest_id, 0)
             return out
         group, table = f'"{contract.volume_group}"', staging_table(contract.source)
         in_file: dict[int, dict] = {}
@@ -302,7 +292,8 @@ class _Batch:
             self.con.execute(f"drop {'view' if name in self.views else 'table'} if exists {name}")
 
 
-def _log_many(con, contract: Contract, results: list[IngestResult]) -> None:
+def _log(con, contract: Contract, results: list[IngestResult]) -> None:
+    """The files' rows of `ingest_log`."""
     now = datetime.now()
     con.executemany("insert into ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         [r.ingest_id, r.file_path, contract.source, r.sha256, r.rows_read, r.rows_loaded, r.rows_quarantined,
@@ -315,6 +306,11 @@ def _already_loaded(con, contract: Contract, sha256: str) -> str | None:
     return done[0] if done else None
 
 
+def _already_loaded_as(res: IngestResult, first: str) -> None:
+    res.status, res.needs_attention, res.rows_read = "already_loaded", False, 0
+    res.message = f"contenu déjà chargé (depuis {first}) : rien n'a changé"
+
+
 def _read_file(con, contract: Contract, path: Path) -> IngestResult | _Read:
     """Read one file into `_rec` (temporary tables only). A file that cannot be read, or whose
     content is already in the warehouse, is logged here and comes back as its final result."""
@@ -323,12 +319,13 @@ def _read_file(con, contract: Contract, path: Path) -> IngestResult | _Read:
         data = path.read_bytes()
     except OSError as exc:
         res.message = f"fichier illisible ({exc.strerror}) : vérifiez le chemin et les droits"
-        _log(con, _next_id(con), contract, res)
+        res.ingest_id = _next_id(con)
+        _log(con, contract, [res])
         return res
     res.ingest_id = _next_id(con)
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(file_sha256, data)  # hashlib releases the GIL: hashing overlaps reading
-        shape, unreadable = None, None
+        shape, unreadable, slow_rows = None, None, 0
         try:
             shape = read_records(con, path, data, contract)
             res.rows_read = scalar(con, "select count(*) from _rec")
@@ -336,22 +333,21 @@ def _read_file(con, contract: Contract, path: Path) -> IngestResult | _Read:
                 raise UnreadableFile("header_only", "le fichier ne contient que la ligne d'en-tête, aucune donnée : "
                                                     "demandez au partenaire un export complet")
             if shape.slow_table:
-                res.rows_read += scalar(con, f"select count(*) from {shape.slow_table}")
+                slow_rows = scalar(con, f"select count(*) from {shape.slow_table}")
+                res.rows_read += slow_rows
         except UnreadableFile as exc:
             unreadable = exc
         res.sha256 = digest.result()
     done = _already_loaded(con, contract, res.sha256)
     if done or unreadable:
-        _drop_temporary(con)
         res.rows_read = 0
         if done:
-            res.status, res.needs_attention = "already_loaded", False
-            res.message = f"contenu déjà chargé (depuis {done}) : rien n'a changé"
+            _already_loaded_as(res, done)
         else:
             res.message = unreadable.message
-        _log(con, res.ingest_id, contract, res)
+        _log(con, contract, [res])
         return res
-    return _Read(res, shape, data)
+    return _Read(res, shape, data, slow_rows)
 
 
 def ingest_batch(con: duckdb.DuckDBPyConnection, source: str, paths: list[Path], as_of: date | None = None,

@@ -316,9 +316,10 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     # DuckDB numbers records (header = 1); accepted record k (0-based) sits after the rejected
     # records whose record index is smaller, and after the line breaks inside the accepted records before it
     ln = "k + 2" if not rejected else "k + 2 + coalesce(r.j, 0)"
-    con.execute("create or replace temp table _rejected_records as select * from _rejected")  # (record numbers)
+    if inner:  # `_rejected` is about to get the lines in the file: the join keeps the record numbers
+        con.execute("create or replace temp table _rejected_records as select * from _rejected")
     join = "" if not rejected else \
-        "asof left join (select j, line - 2 - (j - 1) as a from _rejected_records) r on p.k >= r.a"
+        f"asof left join (select j, line - 2 - (j - 1) as a from {'_rejected_records' if inner else '_rejected'}) r on p.k >= r.a"
     if not inner:
         con.execute(f"create or replace temp view _fast as select {ln} as ln, cast(null as varchar) as raw, "
                     f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from _parsed) p {join}")

@@ -151,7 +151,7 @@ def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict
     if decisions:
         decided = [decisions.get((l, r), decisions.get((r, l))) for l, r in zip(pairs["unique_id_l"], pairs["unique_id_r"])]
         linked = np.array([d if d is not None else p for d, p in zip(decided, linked)], dtype=bool)
-    accepted = [(l, r) for (l, r), ok in decisions.items() if ok and l in position.index and r in position.index]
+    accepted = [(l, r) for (l, r), ok in decisions.items() if ok]  # (ids no longer present: dropped below)
     left = np.concatenate([position.reindex(pairs["unique_id_l"][linked]).to_numpy(),
                            position.reindex([l for l, _ in accepted]).to_numpy()])
     right = np.concatenate([position.reindex(pairs["unique_id_r"][linked]).to_numpy(),

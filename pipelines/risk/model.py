@@ -72,8 +72,10 @@ def contributions(model, frame: pd.DataFrame, ref: dict) -> tuple[np.ndarray, pd
     minus the score with that group set to the typical case's values. One prediction per
     chunk of cases over all the variants stacked (one call costs far less than one per group)."""
     X = frame[FEATURES].to_numpy(dtype=float)
+    if not len(X):
+        return np.empty(0), pd.DataFrame(columns=list(GROUPS), index=frame.index, dtype=float)
     scores, pushes = [], []
-    for start in range(0, max(len(X), 1), CHUNK_ROWS):
+    for start in range(0, len(X), CHUNK_ROWS):
         part = X[start:start + CHUNK_ROWS]
         n = len(part)
         variants = [part]
@@ -82,10 +84,9 @@ def contributions(model, frame: pd.DataFrame, ref: dict) -> tuple[np.ndarray, pd
             for col, value in zip(cols, ref[group], strict=True):
                 moved[:, FEATURES.index(col)] = np.nan if value is None else value
             variants.append(moved)
-        p = model.predict_proba(pd.DataFrame(np.vstack(variants), columns=FEATURES))[:, 1] if n else np.empty(0)
+        p = model.predict_proba(pd.DataFrame(np.vstack(variants), columns=FEATURES))[:, 1]
         scores.append(p[:n])
-        pushes.append(np.column_stack([p[:n] - p[(i + 1) * n:(i + 2) * n] for i in range(len(GROUPS))])
-                      if n else np.empty((0, len(GROUPS))))
+        pushes.append(np.column_stack([p[:n] - p[(i + 1) * n:(i + 2) * n] for i in range(len(GROUPS))]))
     return np.concatenate(scores), pd.DataFrame(np.vstack(pushes), columns=list(GROUPS), index=frame.index)
 
 
