@@ -39,11 +39,19 @@ def _version(versions: list[dict], on: date, prefix: str) -> dict:
     raise LookupError(f"no rule version for {on}")
 
 
-@dataclass(frozen=True)
+def _per_date(method):
+    """The rules are pure functions of their dates, and a city's events fall on a few thousand
+    days: each answer is worked out once per rules object and day (a million situations
+    asked the same questions again and again)."""
+    return lru_cache(maxsize=1 << 16)(method)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for the per-date caches
 class LegalRules:
     doc: dict
 
     # ---------------------------------------------------------------- delays
+    @_per_date
     def cdp_delay_end(self, cdp_day: date, lease_day: date | None) -> tuple[date, str | None]:
         """End of the tenant's delay to pay; a warning when the lease date is unknown."""
         rule = self.doc["cdp_delay"]
@@ -53,21 +61,26 @@ class LegalRules:
         chosen = min(ends) if rule.get("unknown_lease", "shortest") == "shortest" else max(ends)
         return chosen, "date du bail inconnue : délai le plus court retenu"
 
+    @_per_date
     def prefet_notice_deadline(self, hearing: date, act_day: date) -> date:
         """Last day the préfet must have the summons, counted back from the hearing."""
         rule = _version(self.doc["prefet_notice_before_hearing"]["versions"], act_day, "acts_")
         return subtract(hearing, rule["delay"])
 
+    @_per_date
     def cql_delay_end(self, cql_day: date) -> date:
         return add(cql_day, _version(self.doc["cql_delay"]["versions"], cql_day, "")["delay"])
 
+    @_per_date
     def cfp_decision_end(self, request_day: date) -> date:
         return add(request_day, _version(self.doc["cfp_decision_delay"]["versions"], request_day, "")["delay"])
 
+    @_per_date
     def caf_notice_end(self, constituted_day: date) -> date:
         return add(constituted_day, _version(self.doc["caf_notice_delay"]["versions"], constituted_day, "")["delay"])
 
     # ---------------------------------------------------------------- trêve hivernale
+    @_per_date
     def treve_containing(self, day: date) -> tuple[date, date] | None:
         """(first day, last day) of the trêve that covers `day`, or None."""
         for start_year in (day.year - 1, day.year):
@@ -92,16 +105,21 @@ class LegalRules:
                 return v
         raise LookupError(end_year)
 
+    @_per_date
     def earliest_eviction(self, day: date) -> date:
         """`day`, or the day after the trêve that covers it."""
         treve = self.treve_containing(day)
         return day if treve is None else treve[1] + relativedelta(days=1)
 
     # ---------------------------------------------------------------- impayé constitué
+    @_per_date
+    def _impaye_rule(self, on: date) -> dict:
+        return _version(self.doc["impaye_constitue"]["versions"], on, "")
+
     def impaye_constitue_on(self, on: date, debt: float | None, monthly_rent: float | None,
                             first_unpaid: date | None) -> bool:
         """Whether arrears are 'constituted' on `on`, under the rule in force that day."""
-        v = _version(self.doc["impaye_constitue"]["versions"], on, "")
+        v = self._impaye_rule(on)
         if v["rule"] == "rent_multiple":
             return debt is not None and monthly_rent is not None and monthly_rent > 0 and \
                 debt >= v["rent_multiple"] * monthly_rent
