@@ -14,6 +14,7 @@ from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
 from pipelines.risk.train import score_cases, shadow_scores
 from pipelines.route.routing import route_cases
+from pipelines.warehouse import recreate_table
 from vigie.config import MODELS_DIR
 
 LINKAGE_MODEL = MODELS_DIR / "linkage" / "splink_model.json"
@@ -47,17 +48,28 @@ def link_households(con, model_path: Path = LINKAGE_MODEL, train: bool = False) 
 
 def _households(con, records: pd.DataFrame) -> None:
     frame = records[["household_id", "source", "source_key", "postal_code"]].copy()
-    frame["arrondissement"] = frame["postal_code"].map(arrondissement)
+    codes = frame["postal_code"].dropna().unique()
+    frame["arrondissement"] = frame["postal_code"].map(dict(zip(codes, map(arrondissement, codes)))).astype("Int64")
     con.register("_hh", frame)
-    con.execute("delete from households")
+    recreate_table(con, "households")
+    # the most frequent arrondissement (ties: the smallest) and the latest commandement's landlord
+    # type: the same records always give the same row
     con.execute("""
         insert into households
-        select h.household_id, mode(h.arrondissement),
-               coalesce(any_value(c.bailleur_type), case when bool_or(h.source = 'bailleur') then 'social' end),
-               null, null
-        from _hh h left join source_records r on r.source = h.source and r.source_key = h.source_key
-        left join staging_cdp c on h.source = 'cdp' and c.ingest_id = r.ingest_id and c.line_number = r.line_number
-        group by h.household_id""")
+        with landlord as (
+            select h.household_id,
+                   first(c.bailleur_type order by c.date_signification desc, c.num_acte desc)
+                       filter (where c.bailleur_type is not null) as cdp_type,
+                   bool_or(h.source = 'bailleur') as social
+            from _hh h left join source_records r on r.source = h.source and r.source_key = h.source_key
+            left join staging_cdp c on h.source = 'cdp' and c.ingest_id = r.ingest_id and c.line_number = r.line_number
+            group by h.household_id),
+        arr as (select household_id, first(arrondissement order by n desc, arrondissement) as arrondissement
+                from (select household_id, arrondissement, count(*) as n from _hh
+                      where arrondissement is not null group by all)
+                group by household_id)
+        select l.household_id, a.arrondissement, coalesce(l.cdp_type, case when l.social then 'social' end), null, null
+        from landlord l left join arr a using (household_id)""")
     con.unregister("_hh")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     for contract in contracts:
         con.execute(staging_ddl(contract))
     con.execute(source_records_view(contracts))
+
+
+def recreate_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Empty a table by dropping it and creating it again from schema.sql. For a table with a
+    primary key, `delete` costs DuckDB a long commit (13 s for 180 000 households) where this
+    costs nothing."""
+    schema = (WAREHOUSE_SQL_DIR / "schema.sql").read_text(encoding="utf-8")
+    ddl = re.search(rf"create table if not exists {table} \(.*?\);", schema, re.S | re.I)
+    con.execute(f"drop table {table}")
+    con.execute(ddl.group(0))
 
 
 def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:

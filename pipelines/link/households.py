@@ -45,12 +45,14 @@ KEY_REASONS = {"tenancy_key": "même contrat chez le même bailleur", "procedure
 def deterministic_links(records: pd.DataFrame) -> pd.DataFrame:
     """The sure links, as pairs with probability 1 and the key that joins them (one pair per
     record and the first record of its key group)."""
-    rows = []
+    parts = []
     for key, reason in KEY_REASONS.items():
-        for _, ids in records.dropna(subset=[key]).groupby(key)["unique_id"]:
-            ids = sorted(ids)
-            rows.extend((ids[0], other, 1.0, None, reason) for other in ids[1:])
-    return pd.DataFrame(rows, columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"])
+        group = records.dropna(subset=[key])[[key, "unique_id"]].sort_values([key, "unique_id"], kind="stable")
+        first = group.groupby(key, sort=False)["unique_id"].transform("first")
+        others = group["unique_id"] != first
+        parts.append(pd.DataFrame({"unique_id_l": first[others].to_numpy(), "unique_id_r": group["unique_id"][others].to_numpy(),
+                                   "match_probability": 1.0, "match_weight": None, "reasons": reason}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def deterministic_entities(records: pd.DataFrame) -> pd.Series:
@@ -68,14 +70,20 @@ def deterministic_entities(records: pd.DataFrame) -> pd.Series:
 
 
 def entities_table(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per deterministic entity: the most frequent value of each compared field."""
+    """One row per deterministic entity: the most frequent value of each compared field (ties:
+    the smallest value, so that the same records always give the same entity and links)."""
     import duckdb
 
-    modes = ", ".join(f"mode({c}) as {c}" for c in COMPARED)
+    joins = "".join(f"""
+        left join (select entity_id, first({c} order by n desc, {c}) as {c}
+                   from (select entity_id, {c}, count(*) as n from records where {c} is not null group by all)
+                   group by entity_id) using (entity_id)""" for c in COMPARED)
     with duckdb.connect() as mem:
         mem.register("records", records)
-        return mem.sql(f"select entity_id as unique_id, {modes}, string_agg(distinct source, ',') as sources "
-                       f"from records group by entity_id order by entity_id").to_arrow_table().to_pandas()
+        return mem.sql(f"""select entity_id as unique_id, {", ".join(COMPARED)}, sources
+                           from (select entity_id, string_agg(distinct source, ',' order by source) as sources
+                                 from records group by entity_id) {joins}
+                           order by entity_id""").to_arrow_table().to_pandas()
 
 
 def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: bool = False,
@@ -124,21 +132,12 @@ def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: 
             Path(model_path).parent.mkdir(parents=True, exist_ok=True)
             linker.misc.save_model_to_json(str(model_path), overwrite=True)
     predictions = linker.inference.predict(threshold_match_probability=REVIEW_BAND[0])
-    pairs = con.sql(f"select * from {predictions.physical_name}").to_arrow_table().to_pandas()
+    # the reasons: each compared field with its match weight for this pair (+ agrees, - disagrees)
+    fields = ", ".join(f"case when abs(mw_{c}) >= 0.05 then '{c} ' || printf('%+.1f', mw_{c}) end" for c in COMPARED)
+    pairs = con.sql(f"""select unique_id_l, unique_id_r, match_probability, match_weight, concat_ws(', ', {fields}) as reasons
+                        from {predictions.physical_name}""").to_arrow_table().to_pandas()
     con.close()
-    pairs["reasons"] = [_reasons(row) for row in pairs.to_dict("records")]
-    return pairs[["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"]]
-
-
-def _reasons(row) -> str:
-    """Each compared field with its match weight for this pair (+ agrees, - disagrees)."""
-    parts = []
-    for col in COMPARED:
-        mw = row.get(f"mw_{col}")
-        if mw is None or pd.isna(mw) or abs(mw) < 0.05:
-            continue
-        parts.append(f"{col} {mw:+.1f}")
-    return ", ".join(parts)
+    return pairs
 
 
 def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict[str, str],

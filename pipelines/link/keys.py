@@ -20,15 +20,19 @@ STREET_TYPES = {
 }
 SUFFIXES = {"B": "BIS", "BIS": "BIS", "T": "TER", "TER": "TER", "Q": "QUATER", "QUATER": "QUATER"}
 COMPLEMENT = re.compile(r"\b(BAT|BATIMENT|ESC|ESCALIER|ETAGE|ET|APPT|APT|PORTE|LOGEMENT|LGT)\b")
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
+_NUMBER_FIRST = re.compile(r"^(\d+)\s*([A-Z]+)?\s+(.*)$")
 
 
 def fold(text: str | None) -> str:
     """Upper case, no accents, `?` (a letter lost by an export) dropped, punctuation to spaces."""
     if text is None or text != text or not str(text).strip():  # None, NaN (a missing value), blank
         return ""
-    t = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode().upper()
-    t = t.replace("?", "").replace("'", "")
-    return re.sub(r"[^A-Z0-9]+", " ", t).strip()
+    t = str(text)
+    if not t.isascii():
+        t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode()
+    t = t.upper().replace("?", "").replace("'", "")
+    return _NOT_ALNUM.sub(" ", t).strip()
 
 
 def split_tenants(text: str | None) -> list[str]:
@@ -71,7 +75,7 @@ def normalise_address(text: str | None) -> tuple[str, str, str]:
     m = COMPLEMENT.search(t)
     if m and m.start() > 0:
         t, complement = t[:m.start()].strip(), t[m.start():].strip()
-    m = re.match(r"^(\d+)\s*([A-Z]+)?\s+(.*)$", t)
+    m = _NUMBER_FIRST.match(t)
     if not m:
         return "", t, complement
     number, maybe_suffix, street = m.group(1), m.group(2) or "", m.group(3)

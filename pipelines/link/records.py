@@ -28,7 +28,8 @@ def linkage_records(con) -> pd.DataFrame:
     parts = [f"""{sql} from source_records r
                  join staging_{source} s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
                  where r.source = '{source}'""" for source, sql in _FIELDS.items()]
-    return with_matching_keys(con.sql(" union all ".join(parts)).to_arrow_table().to_pandas())
+    ordered = f"{' union all '.join(parts)} order by source, source_key"  # the same records always in the same order
+    return with_matching_keys(con.sql(ordered).to_arrow_table().to_pandas())
 
 
 def with_matching_keys(df: pd.DataFrame) -> pd.DataFrame:
@@ -50,12 +51,12 @@ def with_matching_keys(df: pd.DataFrame) -> pd.DataFrame:
 def _each_distinct(func, *columns: pd.Series) -> list:
     """func(*row) for each row of the columns, computed once per distinct row (a household's
     name and address come back in every monthly list and every act of its procedure)."""
-    key = columns[0].astype("string").fillna("\x00")
-    for col in columns[1:]:
-        key = key + "\x1f" + col.astype("string").fillna("\x00")
-    codes, _ = pd.factorize(key)
-    first = np.unique(codes, return_index=True)[1]  # the first row of each distinct value, in code order
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:  # each column's codes (missing values one code of their own), combined
+        codes, uniques = pd.factorize(col, use_na_sentinel=False)
+        key = pd.factorize(key * (len(uniques) + 1) + codes)[0]  # compact again: no overflow
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     values = np.empty(len(first), dtype=object)
     values[:] = [func(*(None if v is None or v != v else v for v in row))
                  for row in zip(*(col.to_numpy(dtype=object)[first] for col in columns))]
-    return list(values[codes])
+    return list(values[inverse])
