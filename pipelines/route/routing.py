@@ -4,6 +4,7 @@ with no model score gets the stage baseline: how far up the ladder, and how many
 of rent are owed."""
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date
 from functools import lru_cache
 
@@ -28,6 +29,11 @@ def charter() -> dict:
 
 def charter_actions(stage: str, bailleur_type: str | None, destinations_: list[str], levers_: list[str]) -> list[str]:
     """Ids of the charter actions whose conditions this case meets."""
+    return list(_charter_actions(stage, bailleur_type, frozenset(destinations_), frozenset(levers_)))
+
+
+@lru_cache(maxsize=1 << 14)  # a few hundred combinations of stage, landlord, teams and levers in a city
+def _charter_actions(stage: str, bailleur_type: str | None, destinations_: frozenset, levers_: frozenset) -> tuple:
     found = []
     for action in charter()["actions"]:
         when = action.get("applies_when")
@@ -37,12 +43,12 @@ def charter_actions(stage: str, bailleur_type: str | None, destinations_: list[s
             continue
         if "bailleur_type" in when and bailleur_type not in when["bailleur_type"]:
             continue
-        if "destination" in when and not set(when["destination"]) & set(destinations_):
+        if "destination" in when and not destinations_ & set(when["destination"]):
             continue
-        if "lever" in when and not set(when["lever"]) & set(levers_):
+        if "lever" in when and not levers_ & set(when["lever"]):
             continue
         found.append(action["id"])
-    return found
+    return tuple(found)
 
 
 def capacity(destination: str) -> int:
@@ -162,7 +168,8 @@ def route_cases(con, as_of: date, evaluation_seed: int | None = None) -> int:
     urgent_days = routing_rules()["urgent_within_days"]
     follow = _follow_up(con, as_of)
     rows = []
-    for r in df.itertuples():
+    columns = (df[c].to_numpy(dtype=object) for c in df.columns)  # (itertuples walks arrow strings slowly)
+    for r in map(namedtuple("Case", df.columns)._make, zip(*columns)):
         owner, co = destinations(r.stage, r.bailleur_type, r.arrondissement, bool(r.fragile) if r.fragile == r.fragile else False)
         unreachable, silent = follow.get(r.case_id, (0, False))
         if r.risk_score == r.risk_score and r.risk_score is not None:
