@@ -2,9 +2,12 @@
 
     python bench/scale_bench.py --sizes S M          # S = the demo (5 000 households), M ~ 1 M rows
     python bench/scale_bench.py --sizes L            # L ~ 5 M rows (long: generation alone takes a while)
+    python bench/scale_bench.py --sizes M --keep     # keep M's warehouse, then after a change:
+    python bench/scale_bench.py --rerun /tmp/vigie-scale-M-xxxx/vigie.duckdb   # `vigie run`'s steps again
 
 Steps are the plain pipeline functions the flows call (no Prefect): generate, ingest +
-validate, link, stage, score, route, indicators, snapshot, export (xlsx lists), report.
+validate, then `vigie run`'s: link, stage, score, route, indicators, commit (stage to
+indicators are one transaction), snapshot; then export (xlsx lists), report.
 In the same run, DuckDB's own typed `read_csv` reads every generated CSV (the reference
 the ingest is compared with). Peak memory is the highest resident size sampled during
 the step. Prints one table; writes bench/results/scale_bench.json.
@@ -37,12 +40,13 @@ from pipelines.ladder.events import build_case_events  # noqa: E402
 from pipelines.risk.train import score_cases  # noqa: E402
 from pipelines.route.case_lists import all_destinations, write_lists  # noqa: E402
 from pipelines.route.routing import route_cases  # noqa: E402
-from pipelines.run import analytics_snapshot, link_households  # noqa: E402
+from pipelines.run import analytics_snapshot, date_households, link_households  # noqa: E402
 from pipelines.synth.generate import generate  # noqa: E402
 from pipelines.warehouse import connect  # noqa: E402
 
 # households for about this many source rows (the demo: 5 000 households, ~18 000 rows)
 SIZES = {"S": 5_000, "M": 270_000, "L": 1_350_000}
+RUN_STEPS = ("link", "stage", "score", "route", "indicators", "commit", "snapshot")  # what `vigie run` does
 
 
 class PeakRSS:
@@ -100,6 +104,48 @@ def duckdb_reference(data: Path, folder: Path) -> dict[str, float]:
     return seconds
 
 
+def run_steps(con, as_of: date, steps: dict) -> None:
+    """The steps of `vigie run` (pipelines/run.py: link, then place_on_ladder's one transaction,
+    then the snapshot), each measured; timelines and situations read once, for stages and score."""
+    measure(steps, "link", lambda: link_households(con))
+
+    def stage():
+        con.execute("begin transaction")
+        build_case_events(con)
+        date_households(con)
+        timelines = load_timelines(con, until=as_of)
+        situations = open_situations(timelines, as_of)
+        build_cases(con, as_of, timelines, situations)
+        return timelines, situations
+
+    shared = measure(steps, "stage", stage)
+    measure(steps, "score", lambda: score_cases(con, as_of, *shared))
+    shared = None  # free the timelines before the next steps
+    measure(steps, "route", lambda: route_cases(con, as_of))
+    measure(steps, "indicators", lambda: charter.compute(con, as_of))
+    measure(steps, "commit", lambda: con.execute("commit"))
+    measure(steps, "snapshot", lambda: analytics_snapshot(con, pseudonym_key(con)))
+
+
+def rerun(warehouse: Path) -> dict:
+    """`vigie run`'s steps again on a copy of a warehouse (one kept by --keep): to measure a
+    change to linkage, stages, score or routing without generating and ingesting the city again."""
+    folder = Path(tempfile.mkdtemp(prefix="vigie-rerun-"))
+    shutil.copy(warehouse, folder / "vigie.duckdb")
+    con = connect(folder / "vigie.duckdb")
+    rows = con.execute("select count(*) from source_records").fetchall()[0][0]
+    steps: dict = {}
+    print(f"{warehouse}: {rows} source rows (a copy in {folder})", flush=True)
+    run_steps(con, date.today(), steps)
+    open_cases = con.execute("select count(*) from cases").fetchall()[0][0]
+    con.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    total = sum(steps[k]["seconds"] for k in RUN_STEPS)
+    print(f"vigie run: {total:.1f} s, peak {max(steps[k]['peak_mb'] for k in RUN_STEPS)} MB, {open_cases} open cases")
+    return {"warehouse": str(warehouse), "source_rows": rows, "open_cases": open_cases, "steps": steps,
+            "run_s": round(total, 1)}
+
+
 def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"vigie-scale-{label}-"))
     data, as_of, steps = folder / "data", date.today(), {}
@@ -125,20 +171,7 @@ def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict
     reference = duckdb_reference(data, folder)
     csv_only = ("cdp", "procedure")  # sources whose files are all CSV: the like-for-like comparison
     csv_ratio = sum(by_source[x] for x in csv_only) / max(1e-9, sum(reference.get(x, 0.0) for x in csv_only))
-    measure(steps, "link", lambda: link_households(con))
-    def stage():  # as `vigie run` does: timelines and situations read once, for the stages and the score
-        build_case_events(con)
-        timelines = load_timelines(con, until=as_of)
-        situations = open_situations(timelines, as_of)
-        build_cases(con, as_of, timelines, situations)
-        return timelines, situations
-
-    shared = measure(steps, "stage", stage)
-    measure(steps, "score", lambda: score_cases(con, as_of, *shared))
-    shared = None  # free the timelines before the next steps
-    measure(steps, "route", lambda: route_cases(con, as_of))
-    measure(steps, "indicators", lambda: charter.compute(con, as_of))
-    measure(steps, "snapshot", lambda: analytics_snapshot(con, pseudonym_key(con)))
+    run_steps(con, as_of, steps)
     measure(steps, "export", lambda: write_lists(con, all_destinations(con), folder / "lists"))
     measure(steps, "report", lambda: write_report(con, folder / "rapport", date(as_of.year - 3, 1, 1), as_of))
     open_cases = con.execute("select count(*) from cases").fetchall()[0][0]
@@ -155,8 +188,8 @@ def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict
             "ingest_s_by_source": {k: round(v, 2) for k, v in by_source.items()},
             "duckdb_read_csv_s_by_source": {k: round(v, 2) for k, v in reference.items()},
             "csv_sources_ingest_vs_duckdb": round(csv_ratio, 2),
-            "run_s": round(sum(steps[k]["seconds"] for k in ("link", "stage", "score", "route", "indicators", "snapshot")), 1),
-            "run_peak_mb": max(steps[k]["peak_mb"] for k in ("link", "stage", "score", "route", "indicators", "snapshot"))}
+            "run_s": round(sum(steps[k]["seconds"] for k in RUN_STEPS), 1),
+            "run_peak_mb": max(steps[k]["peak_mb"] for k in RUN_STEPS)}
 
 
 def table(results: list[dict]) -> str:
@@ -178,7 +211,14 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["S", "M"], choices=list(SIZES))
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--keep", action="store_true", help="keep each size's warehouse (to profile a step)")
+    ap.add_argument("--rerun", type=Path, metavar="WAREHOUSE",
+                    help="only the steps of `vigie run`, again, on a copy of this (kept) warehouse")
     args = ap.parse_args()
+    if args.rerun:
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / "scale_rerun.json").write_text(json.dumps(rerun(args.rerun), indent=2), encoding="utf-8")
+        return
     results = [one_size(s, SIZES[s], args.seed, args.keep) for s in args.sizes]
     print(table(results))
     out = ROOT / "bench" / "results"

@@ -73,22 +73,26 @@ def _households(con, records: pd.DataFrame) -> None:
     con.unregister("_hh")
 
 
+def date_households(con) -> None:
+    """Each household's first and last event dates (from case_events). The table is rebuilt
+    with them: an update of its primary-keyed rows cost DuckDB 4 s for 180 000 households."""
+    con.execute("""create temp table _dated as
+                   select h.household_id, h.arrondissement, h.bailleur_type, e.first, e.last
+                   from households h left join (select household_id, min(event_date) as first,
+                                                       max(event_date) as last
+                                                from case_events group by household_id) e using (household_id)""")
+    recreate_table(con, "households")
+    con.execute("insert into households select * from _dated")
+    con.execute("drop table _dated")
+
+
 def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
     """case_events, households' first/last dates, then each household's stage into cases,
     scored and routed (evaluation mode: with a seed; shadow mode: another model recorded aside)."""
     con.execute("begin transaction")
     try:
         events = build_case_events(con)
-        # first and last dates: the table rebuilt with them (an update of its primary-keyed rows
-        # cost DuckDB 4 s for 180 000 households)
-        con.execute("""create temp table _dated as
-                       select h.household_id, h.arrondissement, h.bailleur_type, e.first, e.last
-                       from households h left join (select household_id, min(event_date) as first,
-                                                           max(event_date) as last
-                                                    from case_events group by household_id) e using (household_id)""")
-        recreate_table(con, "households")
-        con.execute("insert into households select * from _dated")
-        con.execute("drop table _dated")
+        date_households(con)
         # each household's events and situation, read and worked out once for the stages and the score
         timelines = load_timelines(con, until=as_of)
         situations = open_situations(timelines, as_of)
