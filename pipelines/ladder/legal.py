@@ -31,6 +31,12 @@ def subtract(day: date, delay: dict) -> date:
     return day - relativedelta(months=delay.get("months", 0), weeks=delay.get("weeks", 0), days=delay.get("days", 0))
 
 
+@lru_cache(maxsize=1 << 16)
+def months_after(day: date, months: int) -> date:
+    """`day` plus whole months (end of month kept: 31 January + 1 month = 28/29 February)."""
+    return day + relativedelta(months=months)
+
+
 def _version(versions: list[dict], on: date, prefix: str) -> dict:
     for v in versions:
         lo, hi = _d(v.get(f"{prefix}from")), _d(v.get(f"{prefix}to"))
@@ -123,7 +129,7 @@ class LegalRules:
         if v["rule"] == "rent_multiple":
             return debt is not None and monthly_rent is not None and monthly_rent > 0 and \
                 debt >= v["rent_multiple"] * monthly_rent
-        months_ok = first_unpaid is not None and on >= first_unpaid + relativedelta(months=v["months_unpaid"])
+        months_ok = first_unpaid is not None and on >= months_after(first_unpaid, v["months_unpaid"])
         return months_ok or (debt is not None and debt > v["amount_above"])
 
 

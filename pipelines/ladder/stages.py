@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from pipelines.ladder.legal import LegalRules, load_rules
+from pipelines.ladder.legal import LegalRules, load_rules, months_after
 
 LADDER = ("impaye", "impaye_constitue", "cdp", "assignation", "jugement", "cql",
           "cfp_demandee", "cfp_accordee", "cfp_refusee", "expulsion")
@@ -18,6 +18,8 @@ EXITS = ("sortie_dette_soldee", "sortie_plan_respecte", "sortie_fsl", "sortie_re
          "sortie_depart", "desistement")
 RANK = {stage: i for i, stage in enumerate(LADDER)}
 RANK["cfp_refusee"] = RANK["cfp_accordee"]  # two outcomes of the same step
+_CLOSED = frozenset(EXITS) | {"expulsion"}  # a procedure that has ended
+_EXIT = frozenset(EXITS)
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,11 @@ class _State:
         self.stage, self.since, self.facts, self.warnings = None, None, {}, []
 
     def apply(self, e: Event, rules: LegalRules) -> None:
-        if self.stage in EXITS or self.stage == "expulsion":
-            if e.event in EXITS or e.event == "arrears":
+        if self.stage in _CLOSED:
+            if e.event in _EXIT or e.event == "arrears":
                 return
             self._new_procedure()  # a later signal opens a new procedure
-        if e.event in EXITS:
+        if e.event in _EXIT:
             self._move(e.event, e.day)
             return
         if e.event in ("arrears", "impaye"):
@@ -107,11 +109,9 @@ class _State:
         if self.stage == "impaye":
             first = self.facts.get("first_unpaid")
             if first is not None:
-                from dateutil.relativedelta import relativedelta
-
                 # the 2027 rule counts months since the first missed payment
                 for months in range(1, 13):
-                    day = first + relativedelta(months=months)
+                    day = months_after(first, months)
                     if day > as_of:
                         break
                     if rules.impaye_constitue_on(day, None, None, first):
