@@ -1,6 +1,7 @@
 """Matching keys: one household written the ways partners write it."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from pipelines.link.keys import arrondissement, normalise_address, split_full_name, surname_and_first
@@ -46,3 +47,26 @@ def test_missing_values_are_not_names():
     """A missing value (None, or NaN once in a pandas frame) is no surname 'NAN'."""
     assert surname_and_first(None, float("nan"), "DUPONT Hélène") == ("DUPONT", "HELENE")
     assert surname_and_first(float("nan"), float("nan"), float("nan")) == ("", "")
+
+
+def test_an_entity_reads_the_same_whatever_order_its_records_come_in():
+    """An entity's compared values are its most frequent ones; a tie must not be settled by the
+    order the warehouse returned the records in (it was: households changed from run to run)."""
+    from pipelines.link.households import entities_table
+
+    records = pd.DataFrame({
+        "entity_id": ["e1"] * 4 + ["e2"],
+        "source": ["cdp", "bailleur", "fsl", "bailleur", "cdp"],
+        "surname": ["DUPONT", "DUPOND", "DUPOND", "DUPONT", "MARTIN"],
+        "first_name": ["HELENE", "HELENE", None, None, "LEA"],
+        "birth_date": [None, None, "1980-02-03", None, "1990-01-01"],
+        "number": ["12", "12 BIS", "12 BIS", "12", "3"],
+        "street": ["RUE DE LA ROQUETTE"] * 4 + ["RUE OBERKAMPF"],
+        "postal_code": ["75011"] * 5,
+    })
+    forward = entities_table(records)
+    for order in ([3, 2, 1, 0, 4], [1, 3, 0, 2, 4], [4, 2, 0, 3, 1]):
+        pd.testing.assert_frame_equal(entities_table(records.iloc[order].reset_index(drop=True)), forward)
+    e1 = forward.set_index("unique_id").loc["e1"]
+    assert (e1["surname"], e1["number"], e1["first_name"]) == ("DUPOND", "12", "HELENE")  # ties: smallest value
+    assert e1["sources"] == "bailleur,cdp,fsl"

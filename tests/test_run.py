@@ -154,3 +154,20 @@ def test_a_persons_decision_overrides_the_model(ran):
     assert hid[l] != hid[r]
     con.execute("delete from link_decisions")
     link_households(con)
+
+
+def test_the_run_rebuilds_households_with_their_key_and_dates(ran):
+    """`households` is dropped and created again by each run (faster than a delete): it keeps
+    its primary key, one row per household of record_households, and each household's dates."""
+    import duckdb
+
+    con, _ = ran
+    counts = con.execute("""select (select count(*) from households), (select count(distinct household_id) from record_households),
+                                   (select count(*) from households h join (select household_id, min(event_date) as f,
+                                    max(event_date) as l from case_events group by all) e using (household_id)
+                                    where h.first_seen = e.f and h.last_seen = e.l),
+                                   (select count(distinct household_id) from case_events)""").fetchall()[0]
+    assert counts[0] == counts[1] > 100 and counts[2] == counts[3] > 100
+    hid = con.execute("select household_id from households limit 1").fetchall()[0][0]
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("insert into households values (?, null, null, null, null)", [hid])
