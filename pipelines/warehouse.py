@@ -99,6 +99,8 @@ def recreate_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     costs nothing."""
     schema = (WAREHOUSE_SQL_DIR / "schema.sql").read_text(encoding="utf-8")
     ddl = re.search(rf"create table if not exists {table} \(.*?\);", schema, re.S | re.I)
+    if ddl is None:
+        raise LookupError(f"{table} is not in warehouse/schema.sql")
     con.execute(f"drop table {table}")
     con.execute(ddl.group(0))
 
