@@ -158,28 +158,29 @@ def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict
     keep = ~(np.isnan(left) | np.isnan(right))
     labels = components(len(entities), left[keep].astype(np.int64), right[keep].astype(np.int64))
     root = _smallest_per_component(labels, pd.Series(entities))  # the smallest entity id of each component
-    component = pd.Series(root.to_numpy()[codes], index=records.index)
+    comp_of_entity, comp_names = pd.factorize(root)
+    comp = comp_of_entity[codes]  # each record's component, as a number
     # stable ids: a component keeps the id most of its already-known records had; the largest
     # components choose first, each an id no other component took
-    frame = pd.DataFrame({"comp": component.to_numpy(), "hid": records["unique_id"].map(previous).to_numpy()})
+    frame = pd.DataFrame({"comp": comp, "hid": records["unique_id"].map(previous).to_numpy()})
     size = frame.groupby("comp", sort=False).size().sort_values(ascending=False, kind="stable")
     votes = frame.dropna(subset=["hid"]).groupby(["comp", "hid"], sort=False).size()
     candidates: dict = defaultdict(list)  # comp -> its known ids, most frequent first (ties: first seen)
-    for (comp, hid), _ in votes.sort_values(ascending=False, kind="stable").items():
-        candidates[comp].append(hid)
-    ids: dict = {}
+    for (c, hid), _ in votes.sort_values(ascending=False, kind="stable").items():
+        candidates[c].append(hid)
+    ids = np.full(len(comp_names), None, dtype=object)
     taken = set()
-    for comp in size.index:
-        for hid in candidates.get(comp, ()):
+    for c in size.index:
+        for hid in candidates.get(c, ()):
             if hid not in taken:
-                ids[comp] = hid
+                ids[c] = hid
                 taken.add(hid)
                 break
-    for comp in sorted(size.index):
-        if comp not in ids:
-            ids[comp] = f"M{next_number:07d}"
+    for c in np.argsort(np.asarray(comp_names, dtype=object), kind="stable"):  # new ids in the order of the names
+        if ids[c] is None:
+            ids[c] = f"M{next_number:07d}"
             next_number += 1
-    return component.map(ids)
+    return pd.Series(ids[comp], index=records.index)
 
 
 def pairwise_quality(predicted: pd.Series, truth: pd.Series) -> dict:
