@@ -3,9 +3,12 @@ each worded from the case's own values ("dette de 7,2 mois de loyer")."""
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 import pandas as pd
+
+from pipelines.risk.features import FEATURES
 
 STAGE_WORDS = {
     "impaye": "impayé de loyer", "impaye_constitue": "impayé constitué", "cdp": "commandement de payer délivré",
@@ -94,13 +97,19 @@ def phrase(group: str, row) -> str | None:
     return None
 
 
+# the columns the phrases read
+_READ = {"stage", "next_deadline_kind", *FEATURES}
+
+
 def top_reasons(frame: pd.DataFrame, contrib: pd.DataFrame, n: int = 3, floor: float = 0.005) -> list[str]:
     """For each case, its n strongest upward pushes (at least `floor` of probability), worded."""
     groups = list(contrib.columns)
     values = contrib.to_numpy()
     order = np.argsort(-values, axis=1)
     out = []
-    for i, row in enumerate(frame.itertuples(index=False)):
+    used = [c for c in frame.columns if c in _READ]  # (itertuples over every column walks arrow strings slowly)
+    rows = map(namedtuple("Case", used)._make, zip(*(frame[c].to_numpy(dtype=object) for c in used)))
+    for i, row in enumerate(rows):
         words = []
         for j in order[i]:
             if values[i, j] < floor or len(words) == n:
