@@ -31,16 +31,10 @@ os.environ.setdefault("VIGIE_PSEUDONYM_KEY", "bench-key-synthetic-data-only")
 
 import duckdb  # noqa: E402
 
-from pipelines.analytics import pseudonym_key  # noqa: E402
-from pipelines.indicators import charter  # noqa: E402
 from pipelines.indicators.report import write_report  # noqa: E402
 from pipelines.ingest.load import ingest_files  # noqa: E402
-from pipelines.ladder.cases import build_cases, load_timelines, open_situations  # noqa: E402
-from pipelines.ladder.events import build_case_events  # noqa: E402
-from pipelines.risk.train import score_cases  # noqa: E402
 from pipelines.route.case_lists import all_destinations, write_lists  # noqa: E402
-from pipelines.route.routing import route_cases  # noqa: E402
-from pipelines.run import analytics_snapshot, date_households, link_households  # noqa: E402
+from pipelines.run import run  # noqa: E402
 from pipelines.synth.generate import generate  # noqa: E402
 from pipelines.warehouse import connect  # noqa: E402
 
@@ -105,26 +99,8 @@ def duckdb_reference(data: Path, folder: Path) -> dict[str, float]:
 
 
 def run_steps(con, as_of: date, steps: dict) -> None:
-    """The steps of `vigie run` (pipelines/run.py: link, then place_on_ladder's one transaction,
-    then the snapshot), each measured; timelines and situations read once, for stages and score."""
-    measure(steps, "link", lambda: link_households(con))
-
-    def stage():
-        con.execute("begin transaction")
-        build_case_events(con)
-        date_households(con)
-        timelines = load_timelines(con, until=as_of)
-        situations = open_situations(timelines, as_of)
-        build_cases(con, as_of, timelines, situations)
-        return timelines, situations
-
-    shared = measure(steps, "stage", stage)
-    measure(steps, "score", lambda: score_cases(con, as_of, *shared))
-    shared = None  # free the timelines before the next steps
-    measure(steps, "route", lambda: route_cases(con, as_of))
-    measure(steps, "indicators", lambda: charter.compute(con, as_of))
-    measure(steps, "commit", lambda: con.execute("commit"))
-    measure(steps, "snapshot", lambda: analytics_snapshot(con, pseudonym_key(con)))
+    """`vigie run` itself (pipelines/run.py), each of its steps measured."""
+    run(con, as_of, step=lambda name, fn: measure(steps, name, fn))
 
 
 def rerun(warehouse: Path) -> dict:

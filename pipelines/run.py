@@ -86,22 +86,34 @@ def date_households(con) -> None:
     con.execute("drop table _dated")
 
 
-def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
+def _untimed(name: str, fn):
+    return fn()
+
+
+def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow_model: str | None = None,
+                    step=_untimed) -> dict:
     """case_events, households' first/last dates, then each household's stage into cases,
-    scored and routed (evaluation mode: with a seed; shadow mode: another model recorded aside)."""
-    con.execute("begin transaction")
-    try:
+    scored and routed (evaluation mode: with a seed; shadow mode: another model recorded aside).
+    `step(name, fn)` runs each step (bench/scale_bench.py times them with it)."""
+    def stage():
         events = build_case_events(con)
         date_households(con)
         # each household's events and situation, read and worked out once for the stages and the score
         timelines = load_timelines(con, until=as_of)
         situations = open_situations(timelines, as_of)
-        cases = build_cases(con, as_of, timelines, situations)
-        version = score_cases(con, as_of, timelines, situations)
-        route_cases(con, as_of, evaluation_seed)
-        shadowed = shadow_scores(con, as_of, shadow_model, timelines, situations) if shadow_model else None
-        indicators = charter_indicators.compute(con, as_of)
-        con.execute("commit")
+        return events, build_cases(con, as_of, timelines, situations), timelines, situations
+
+    con.execute("begin transaction")
+    try:
+        events, cases, timelines, situations = step("stage", stage)
+        version = step("score", lambda: score_cases(con, as_of, timelines, situations))
+        if not shadow_model:
+            timelines = situations = None  # every timeline is in memory (6 GB at L): not kept for routing
+        step("route", lambda: route_cases(con, as_of, evaluation_seed))
+        shadowed = step("shadow", lambda: shadow_scores(con, as_of, shadow_model, timelines, situations)) \
+            if shadow_model else None
+        indicators = step("indicators", lambda: charter_indicators.compute(con, as_of))
+        step("commit", lambda: con.execute("commit"))
     except BaseException:
         con.execute("rollback")
         raise
@@ -115,12 +127,12 @@ def analytics_snapshot(con, key: bytes) -> dict | None:
 
 
 def run(con, as_of: date | None = None, train_linkage: bool = False, model_path: Path = LINKAGE_MODEL,
-        evaluation_seed: int | None = None, shadow_model: str | None = None) -> dict:
+        evaluation_seed: int | None = None, shadow_model: str | None = None, step=_untimed) -> dict:
     """The whole step (what the Prefect flow wires): link, then events and cases, then the snapshot."""
     as_of = as_of or date.today()
     key = pseudonym_key(con)  # before any change: no key, no run
-    summary = link_households(con, model_path, train_linkage)
-    summary.update(place_on_ladder(con, as_of, evaluation_seed, shadow_model))
-    summary["analytics"] = analytics_snapshot(con, key)
+    summary = step("link", lambda: link_households(con, model_path, train_linkage))
+    summary.update(place_on_ladder(con, as_of, evaluation_seed, shadow_model, step))
+    summary["analytics"] = step("snapshot", lambda: analytics_snapshot(con, key))
     summary["as_of"] = as_of.isoformat()
     return summary

@@ -45,11 +45,10 @@ def _version(versions: list[dict], on: date, prefix: str) -> dict:
     raise LookupError(f"no rule version for {on}")
 
 
-def _per_date(method):
-    """The rules are pure functions of their dates, and a city's events fall on a few thousand
-    days: each answer is worked out once per rules object and day (a million situations
-    asked the same questions again and again)."""
-    return lru_cache(maxsize=1 << 16)(method)
+# The rules are pure functions of their dates, and a city's events fall on a few thousand
+# days: each answer is worked out once per rules object and day (a million situations
+# asked the same questions again and again).
+_per_date = lru_cache(maxsize=1 << 16)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for the per-date caches
