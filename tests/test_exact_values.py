@@ -153,3 +153,30 @@ def test_line_breaks_inside_fields_keep_every_line_number(tmp_path, monkeypatch)
     exact = ingest("exact_reader.duckdb")
     assert (exact[1], exact[2], exact[3]) == (staged, complements, quarantined)
     assert (exact[0].rows_read, exact[0].rows_loaded, exact[0].rows_quarantined) == (res.rows_read, res.rows_loaded, res.rows_quarantined)
+
+
+def test_a_bad_date_past_the_typed_sample_is_quarantined_with_its_own_text(tmp_path, monkeypatch):
+    """A Windows export (CRLF) whose dates are all plain in the first lines, so DuckDB types the
+    column itself, with an impossible date far down: the line is set aside with exactly its text
+    (DuckDB's reject kept the previous line's line feed in front of it) and the reason a reader
+    understands, as the line-by-line reader does."""
+    import pipelines.ingest.read as read
+
+    header = "num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;code_postal;loyer_mensuel_cc;montant_dette\r\n"
+    body = [f"CDP-{i};{'31/02/2025' if i == 5500 else '01/02/2025'};SCI Hélène;social;NGUYEN Van;4 rue Oberkampf;75011;500;10\r\n"
+            for i in range(6000)]
+    path = tmp_path / "cdp_crlf.csv"
+    path.write_bytes((header + "".join(body)).encode("utf-8"))
+
+    def ingest(name):
+        con = connect(tmp_path / name)
+        res = ingest_file(con, "cdp", path)
+        quarantined = con.execute("select line_number, reason_code, raw from quarantine").fetchall()
+        con.close()
+        return res, quarantined
+
+    res, quarantined = ingest("duckdb_reader.duckdb")
+    assert (res.rows_loaded, res.rows_quarantined) == (5999, 1)
+    assert quarantined == [(5502, "bad_date", body[5500].rstrip("\r\n"))]
+    monkeypatch.setattr(read, "_fast_csv", lambda *a, **k: False)
+    assert ingest("exact_reader.duckdb")[1] == quarantined
