@@ -5,6 +5,7 @@ import json
 from collections import defaultdict
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -40,6 +41,7 @@ def load_timelines(con, households: list[str] | None = None, until: date | None 
         where.append("household_id in (select household_id from _tl_ids)")
     if until is not None:
         where.append(f"event_date <= date '{until.isoformat()}'")
+    where.append("event_date is not null")
     shape = json.dumps({k: "VARCHAR" if t == "date" else t.upper() for k, t in _KEYS.items()})
     typed = ", ".join(f"try_cast(left(v.{k}, 10) as date) as {k}" if t == "date" else f"v.{k} as {k}"
                       for k, t in _KEYS.items())
@@ -50,23 +52,45 @@ def load_timelines(con, households: list[str] | None = None, until: date | None 
                case when keys is null then 0 when list_has_all({list(_KEYS)}, keys) then {bits} else -1 end as present,
                {typed}
         from (select *, json_keys(details) as keys, json_transform(details, '{shape}') as v
-              from case_events {'where ' + ' and '.join(where) if where else ''})
+              from case_events where {' and '.join(where)})
         order by household_id, event_date, event, source, source_key, details""").to_arrow_table()
     if households is not None:
         con.unregister("_tl_ids")
-    col = {name: (table.column(name).to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(object)
-                  if name == "event_date" or _KEYS.get(name) == "date" else table.column(name).to_pylist())
-           for name in table.column_names}
-    names = {m: [k for i, k in enumerate(_KEYS) if m >> i & 1] for m in range(1 << len(_KEYS))}
     out: dict[str, list[Event]] = defaultdict(list)
-    for i, (hid, day, kind, present) in enumerate(zip(col["household_id"], col["event_date"], col["event"], col["present"])):
-        if day is None:
-            continue
-        if present >= 0:
-            data = {k: col[k][i] for k in names[present]}
-        else:  # a key this code does not know: read the whole text
-            data = _event(day, kind, col["details"][i]).data
-        out[hid].append(Event(day, kind, data))
+    if not table.num_rows:
+        return out
+
+    columns: dict[str, np.ndarray] = {}
+
+    def column(name):  # as Python values (None for null), each column converted once
+        if name not in columns:
+            if name == "event_date" or _KEYS.get(name) == "date":
+                values = table.column(name).to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(object)
+            else:
+                values = np.empty(table.num_rows, dtype=object)
+                values[:] = table.column(name).to_pylist()
+            columns[name] = values
+        return columns[name]
+
+    # each event's details, built a kind of key set at a time (all the events with the same keys
+    # at once, from whole columns: the per-event lookups took most of the time)
+    present = table.column("present").to_numpy()
+    data = np.empty(table.num_rows, dtype=object)
+    for mask in np.unique(present).tolist():
+        rows = np.flatnonzero(present == mask)
+        if mask < 0:  # a key this code does not know: read the whole text
+            details, days, kinds = column("details")[rows], column("event_date")[rows], column("event")[rows]
+            built = [_event(d, k, t).data for d, k, t in zip(days, kinds, details)]
+        else:
+            keys = [k for i, k in enumerate(_KEYS) if mask >> i & 1]
+            built = [dict(zip(keys, values)) for values in zip(*(column(k)[rows] for k in keys))] if keys \
+                else [{} for _ in range(len(rows))]
+        data[rows] = built
+    events = list(map(Event._make, zip(column("event_date"), column("event"), data)))  # (Event() is Python-level)
+    # rows come ordered by household: each household's events are one slice
+    hids = column("household_id")
+    starts = np.flatnonzero(np.r_[True, hids[1:] != hids[:-1]]).tolist()
+    out.update({hids[a]: events[a:b] for a, b in zip(starts, starts[1:] + [len(events)])})
     return out
 
 

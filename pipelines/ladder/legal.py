@@ -24,11 +24,19 @@ def _d(text) -> date | None:
 
 
 def add(day: date, delay: dict) -> date:
-    return day + relativedelta(months=delay.get("months", 0), weeks=delay.get("weeks", 0), days=delay.get("days", 0))
+    return _shift(day, delay.get("months", 0), delay.get("weeks", 0), delay.get("days", 0), 1)
 
 
 def subtract(day: date, delay: dict) -> date:
-    return day - relativedelta(months=delay.get("months", 0), weeks=delay.get("weeks", 0), days=delay.get("days", 0))
+    return _shift(day, delay.get("months", 0), delay.get("weeks", 0), delay.get("days", 0), -1)
+
+
+@lru_cache(maxsize=1 << 16)
+def _shift(day: date, months: int, weeks: int, days: int, sign: int) -> date:
+    """`day` moved by a delay (cached: a hearing or an act's day with its version's delay is
+    asked once per event, and relativedelta costs 30 µs; a city's events fall on a few thousand days)."""
+    delta = relativedelta(months=months, weeks=weeks, days=days)
+    return day + delta if sign > 0 else day - delta
 
 
 @lru_cache(maxsize=1 << 16)
