@@ -19,7 +19,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from pipelines.contracts import Contract, all_contracts, normalise_header, sql_str
 from pipelines.warehouse import scalar
 from vigie.config import MAX_COLUMNS
