@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.contracts import sql_str
 from pipelines.indicators.charter import published
 
 DEMO_KEY = b"vigie-demo-key-not-a-secret"
@@ -118,6 +119,14 @@ Les valeurs brutes (`value`) servent à l'analyse ; toute publication reprend `p
 """
 
 
+def _copy(con, sql: str, path: Path) -> int:
+    """A query's rows written to `path` as Parquet (under a temporary name, then renamed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written = con.execute(f"copy ({sql}) to {sql_str(str(tmp))} (format parquet)").fetchall()[0][0]
+    os.replace(tmp, path)
+    return written
+
+
 def _replace(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     frame.to_parquet(tmp, index=False)
@@ -132,12 +141,13 @@ def write_snapshot(con, key: bytes, folder: Path | None = None) -> dict | None:
     folder.mkdir(parents=True, exist_ok=True)
     ids = [r[0] for r in con.execute("select household_id from households").fetchall()]
     con.register("_pseudo", pd.DataFrame({"household_id": ids, "pseudonym": [pseudonym(key, h) for h in ids]}))
-    frames = {}
-    try:
+    rows = {}
+    try:  # the warehouse's tables straight to Parquet by DuckDB (through pandas they took 4 times longer)
         for name, sql in QUERIES.items():
-            frames[name] = con.sql(sql).to_arrow_table().to_pandas()
+            rows[name] = _copy(con, sql, folder / f"{name}.parquet")
     finally:
         con.unregister("_pseudo")
+    frames = {}
     ind = con.execute("select distinct * from charter_indicators").fetchdf()
     ind["published_value"] = [published(v, i) for v, i in zip(ind["value"], ind["indicator"], strict=True)]
     frames["charter_indicators"] = ind
@@ -150,8 +160,9 @@ def write_snapshot(con, key: bytes, folder: Path | None = None) -> dict | None:
             frames[name] = pd.read_csv(model_folder / csv).assign(model_version=version)
     for name, frame in frames.items():
         _replace(frame, folder / f"{name}.parquet")
+        rows[name] = len(frame)
     dictionary = folder / "DICTIONARY.md"
     tmp = dictionary.with_name(".DICTIONARY.md.tmp")
     tmp.write_text(DICTIONARY, encoding="utf-8")
     os.replace(tmp, dictionary)
-    return {name: len(frame) for name, frame in frames.items()}
+    return rows

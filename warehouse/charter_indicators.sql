@@ -104,7 +104,8 @@ final as (
            f.indicator, f.detail,
            case when f.indicator like 'part_%' or f.indicator = 'conversion_entre_stades' then avg(f.num)
                 when f.indicator = 'duree_par_stade' then median(f.num)
-                else sum(f.num) end as value,
+                -- counts and euros added up as cents: a sum of doubles depends on the threads' order
+                else cast(sum(cast(f.num as decimal(18, 2))) as double) end as value,
            count(*) as base
     from facts f join hh h using (household_id)
     where f.d is not null

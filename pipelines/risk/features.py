@@ -84,6 +84,8 @@ GROUPS = {
 
 
 def _num(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype(float)  # already numbers (most columns): no walk through Python objects
     return pd.to_numeric(series.astype("object").where(series.notna()), errors="coerce").astype(float)
 
 
