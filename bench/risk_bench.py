@@ -2,6 +2,7 @@
 
     python bench/risk_bench.py --warehouse out/demo/vigie.duckdb      # training time
     python bench/risk_bench.py --households 100000                    # scoring time
+    python bench/risk_bench.py --warehouse out/demo/vigie.duckdb --model-sizes   # quality against cost
 
 Scoring: the synthetic city's true events for N households are written straight into
 `case_events` of a fresh warehouse (no files, no linkage: those have their own benches),
@@ -120,14 +121,56 @@ def bench_training(warehouse: Path) -> dict:
             "fit_seconds": meta["fit_seconds"], "model": meta["model"], "peak_mb": round(peak_mb())}
 
 
+# (trees, learning rate): the shipped candidate first, then fewer and larger steps
+MODEL_SIZES = [(250, 0.05), (150, 0.08), (100, 0.125), (60, 0.2), (40, 0.3)]
+
+
+def bench_model_sizes(warehouse: Path) -> list[dict]:
+    """The gradient-boosting candidate at several sizes, fitted and calibrated as `vigie train`
+    does on the warehouse's snapshots: precision at k on validation (what chooses) and test,
+    and the prediction cost per row (what the score step pays, 10.4 rows a case)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from pipelines.risk.evaluate import precision_by_date
+    from pipelines.risk.features import FEATURES
+    from pipelines.risk.train import _rows, dataset, list_size, split
+
+    con = connect(warehouse, read_only=True)
+    frame, dates = dataset(con)
+    con.close()
+    parts = split(dates)
+    train_rows, val_rows, test_rows = (_rows(frame, parts[p]) for p in ("train", "validation", "test"))
+    k, many = list_size(), pd.concat([test_rows] * max(1, 200_000 // max(1, len(test_rows))))
+    out = []
+    for trees, rate in MODEL_SIZES:
+        estimator = HistGradientBoostingClassifier(max_iter=trees, learning_rate=rate, max_leaf_nodes=31,
+                                                   min_samples_leaf=40, l2_regularization=1.0, random_state=0)
+        model = risk_model.fit_calibrated(estimator, train_rows, val_rows)
+        precision = {name: float(precision_by_date(rows, pd.Series(model.predict_proba(rows[FEATURES])[:, 1],
+                                                                   index=rows.index), k).mean())
+                     for name, rows in (("validation", val_rows), ("test", test_rows))}
+        t = time.perf_counter()
+        model.predict_proba(many[FEATURES])
+        us = (time.perf_counter() - t) / len(many) * 1e6
+        out.append({"trees": trees, "learning_rate": rate, "validation_precision_at_k": round(precision["validation"], 3),
+                    "test_precision_at_k": round(precision["test"], 3), "predict_us_per_row": round(us, 2)})
+        print(f"  {trees:>4} trees at {rate:<5} validation {precision['validation']:.3f}  test {precision['test']:.3f}  "
+              f"{us:6.2f} µs a row", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--households", type=int, default=0)
     ap.add_argument("--warehouse", type=Path)
     ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--model-sizes", action="store_true",
+                    help="with --warehouse: the boosting candidate at several sizes, quality against prediction cost")
     args = ap.parse_args()
     out = {}
-    if args.warehouse:
+    if args.warehouse and args.model_sizes:
+        out["model_sizes"] = bench_model_sizes(args.warehouse)
+    elif args.warehouse:
         out["training"] = bench_training(args.warehouse)
     if args.households:
         out["scoring"] = bench_scoring(args.households, args.seed)
@@ -136,7 +179,9 @@ def main() -> None:
     print(json.dumps(out, indent=2, ensure_ascii=False))
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / "risk_bench.json").write_text(json.dumps(out, indent=2, ensure_ascii=False), encoding="utf-8")
+    path = results / "risk_bench.json"  # each kind of measurement replaces its own entry only
+    kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    path.write_text(json.dumps({**kept, **out}, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":
