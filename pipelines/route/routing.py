@@ -62,6 +62,14 @@ def ssp(arrondissement) -> str | None:
 
 def destinations(stage: str, bailleur_type: str | None, arrondissement, fragile: bool) -> tuple[str | None, list[str]]:
     """(owner, co-destinations) by the first rule that applies."""
+    if arrondissement is not None and pd.isna(arrondissement):
+        arrondissement = None  # (one key for every missing value)
+    owner, co = _destinations(stage, bailleur_type, arrondissement, fragile)
+    return owner, list(co)
+
+
+@lru_cache(maxsize=1 << 12)  # a few hundred combinations in a city, asked once per case
+def _destinations(stage: str, bailleur_type: str | None, arrondissement, fragile: bool) -> tuple[str | None, tuple]:
     rules = routing_rules()
     for rule in rules["rules"]:
         when = rule["when"]
@@ -74,7 +82,7 @@ def destinations(stage: str, bailleur_type: str | None, arrondissement, fragile:
         break
     if fragile and arrondissement in rules["eliahs_arrondissements"]:
         co.append("eliahs")
-    return owner, [c for c in co if c != owner]
+    return owner, tuple(c for c in co if c != owner)
 
 
 def consumption_units(adults, under_14, over_14) -> float | None:
@@ -85,9 +93,14 @@ def consumption_units(adults, under_14, over_14) -> float | None:
         uc["child_under_14"] * int(under_14 or 0)
 
 
+@lru_cache(maxsize=64)
+def _fsl_rules(as_of: date) -> dict:
+    return next(v for v in routing_rules()["fsl"]["versions"] if as_of >= date.fromisoformat(v["from"]))
+
+
 def levers(stage: str, debt, income, units, as_of: date) -> list[str]:
     """Recommended levers, in the words workers use."""
-    fsl = next(v for v in routing_rules()["fsl"]["versions"] if as_of >= date.fromisoformat(v["from"]))
+    fsl = _fsl_rules(as_of)
     out = []
     if debt is not None and not pd.isna(debt) and float(debt) <= fsl["debt_ceiling"]:
         if income is None or pd.isna(income) or not units:
