@@ -39,10 +39,9 @@ def _shift(day: date, months: int, weeks: int, days: int, sign: int) -> date:
     return day + delta if sign > 0 else day - delta
 
 
-@lru_cache(maxsize=1 << 16)
 def months_after(day: date, months: int) -> date:
     """`day` plus whole months (end of month kept: 31 January + 1 month = 28/29 February)."""
-    return day + relativedelta(months=months)
+    return _shift(day, months, 0, 0, 1)
 
 
 def _version(versions: list[dict], on: date, prefix: str) -> dict:

@@ -3,12 +3,12 @@ each worded from the case's own values ("dette de 7,2 mois de loyer")."""
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 import pandas as pd
 
 from pipelines.risk.features import FEATURES
+from pipelines.warehouse import plain_rows
 
 STAGE_WORDS = {
     "impaye": "impayé de loyer", "impaye_constitue": "impayé constitué", "cdp": "commandement de payer délivré",
@@ -107,9 +107,7 @@ def top_reasons(frame: pd.DataFrame, contrib: pd.DataFrame, n: int = 3, floor: f
     values = contrib.to_numpy()
     order = np.argsort(-values, axis=1)
     out = []
-    used = [c for c in frame.columns if c in _READ]  # (itertuples over every column walks arrow strings slowly)
-    rows = map(namedtuple("Case", used)._make, zip(*(frame[c].to_numpy(dtype=object) for c in used)))
-    for i, row in enumerate(rows):
+    for i, row in enumerate(plain_rows(frame, [c for c in frame.columns if c in _READ])):
         words = []
         for j in order[i]:
             if values[i, j] < floor or len(words) == n:

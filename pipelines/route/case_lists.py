@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.route.routing import capacity
+from pipelines.warehouse import plain_rows
 
 COLUMNS = ["priorite", "case_id", "stade", "prochaine_echeance", "nature_echeance", "score_risque", "raisons",
            "locataire", "adresse", "code_postal", "bailleur", "type_bailleur", "dette", "loyer_mensuel_cc",
@@ -166,10 +167,9 @@ def write_xlsx(df: pd.DataFrame, path: Path, destination: str, as_of: date) -> P
     ws.write_row(0, 0, COLUMNS, wb.add_format({"bold": True, "locked": True}))
     editable = {COLUMNS.index(c) for c in RETURN_COLUMNS}
     dates = {COLUMNS.index(c) for c in DATE_COLUMNS}
-    columns = [df[c].to_numpy(dtype=object) for c in COLUMNS]  # (itertuples walks arrow strings slowly)
-    for r, (within, *row) in enumerate(zip(df["dans_capacite"].to_numpy(dtype=object), *columns), start=1):
-        grey = not within
-        for c, value in enumerate(row):
+    for r, row in enumerate(plain_rows(df, ["dans_capacite", *COLUMNS]), start=1):
+        grey = not row.dans_capacite
+        for c, value in enumerate(row[1:]):
             fmt = formats[grey, c in editable, c in dates]
             value = _cell(value)
             if value is None or (isinstance(value, float) and value != value):

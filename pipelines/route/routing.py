@@ -4,7 +4,6 @@ with no model score gets the stage baseline: how far up the ladder, and how many
 of rent are owed."""
 from __future__ import annotations
 
-from collections import namedtuple
 from datetime import date
 from functools import lru_cache
 
@@ -13,6 +12,7 @@ import pandas as pd
 import yaml
 
 from pipelines.ladder.stages import RANK
+from pipelines.warehouse import plain_rows
 from vigie.config import RULES_DIR
 
 
@@ -181,8 +181,7 @@ def route_cases(con, as_of: date, evaluation_seed: int | None = None) -> int:
     urgent_days = routing_rules()["urgent_within_days"]
     follow = _follow_up(con, as_of)
     rows = []
-    columns = (df[c].to_numpy(dtype=object) for c in df.columns)  # (itertuples walks arrow strings slowly)
-    for r in map(namedtuple("Case", df.columns)._make, zip(*columns)):
+    for r in plain_rows(df):
         owner, co = destinations(r.stage, r.bailleur_type, r.arrondissement, bool(r.fragile) if r.fragile == r.fragile else False)
         unreachable, silent = follow.get(r.case_id, (0, False))
         if r.risk_score == r.risk_score and r.risk_score is not None:
