@@ -71,6 +71,18 @@ def test_formula_injection_is_neutralised(routed, tmp_path):
     assert not any(v[:1] in "=+@" for v in values if v)
 
 
+def test_every_list_is_written_as_csv_with_empty_cells_where_no_deadline_is_ahead(routed, tmp_path):
+    """`vigie cases ... --format csv`: a case with no legal deadline ahead (a judgment awaiting
+    its CQL) has an empty cell; the CSV export stopped on it before."""
+    lists = [case_list(routed, d) for d in ("adil", *(f"ssp-{a:02d}" for a in range(1, 21)))]
+    assert any(df["prochaine_echeance"].isna().any() for df in lists)
+    for i, df in enumerate(lists):
+        with open(write_csv(df, tmp_path / f"{i}.csv"), encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh, delimiter=";"))
+        assert len(rows) == len(df)
+        assert [r["prochaine_echeance"] == "" for r in rows] == df["prochaine_echeance"].isna().tolist()
+
+
 def test_only_the_return_columns_are_editable_and_statut_offers_its_values(routed, tmp_path):
     df = case_list(routed, "adil")
     ws = openpyxl.load_workbook(write_xlsx(df, tmp_path / "adil.xlsx", "adil", date.today())).worksheets[0]

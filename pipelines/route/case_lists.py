@@ -113,7 +113,8 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
         w = csv.writer(fh, delimiter=";")
         w.writerow(COLUMNS)
         for row in df[COLUMNS].itertuples(index=False):
-            w.writerow(["" if v is None or (isinstance(v, float) and v != v) else neutralise(_text(v)) for v in row])
+            w.writerow(["" if v is None or v is pd.NaT or (isinstance(v, float) and v != v) else neutralise(_text(v))
+                        for v in row])  # (NaT: a case with no legal deadline ahead)
     return path
 
 
