@@ -15,6 +15,7 @@ import skops.io as sio
 from pipelines.ingest.load import ingest_files
 from pipelines.ladder.events import build_case_events
 from pipelines.risk import model as risk_model
+from pipelines.risk import trees
 from pipelines.risk.features import FEATURES, add_source_facts
 from pipelines.risk.history import HORIZON_DAYS, load_timelines, snapshots
 from pipelines.risk.train import evaluate, train
@@ -125,6 +126,43 @@ def test_reasons_are_worded_from_each_case(con):
     assert checked > 20
     by_stage = pd.DataFrame(rows, columns=["stage", "debt", "rent", "reasons"]).groupby("stage")["reasons"].nunique()
     assert by_stage.max() > 10  # not canned by stage
+
+
+def _open_case_features(con):
+    as_of = con.execute("select max(as_of) from cases").fetchone()[0]
+    hids = [r[0] for r in con.execute("select household_id from cases").fetchall()]
+    return add_source_facts(con, snapshots(load_timelines(con, hids), [as_of], with_label=False))
+
+
+def test_the_compiled_walk_gives_scikit_learns_scores_and_reasons_for_every_case(con, monkeypatch):
+    model, meta = risk_model.load()
+    frame = _open_case_features(con)
+    X = frame[FEATURES].to_numpy(dtype=float)
+    assert len(X) > 200 and np.isnan(X).any()  # missing values take each split's own way
+    compiled = trees.compile_model(model)
+    assert compiled is not None
+    differs, typical, group_of = risk_model._variants(X, meta["reference"])
+    # scikit-learn on every case and every variant, stacked (the path used before the compiled walk)
+    p = risk_model._predicted(model, X, differs, typical, group_of)
+    assert np.array_equal(trees.scores_and_variants(compiled, X, differs, typical, group_of), p)
+    score, pushes = risk_model.contributions(model, frame, meta["reference"])
+    assert np.array_equal(score, p[:, 0])
+    assert np.array_equal(pushes.to_numpy(), np.where(differs, p[:, :1] - p[:, 1:], 0.0))
+    assert (pushes.to_numpy() > 0.005).sum(axis=1).mean() > 1  # the reasons have pushes to word
+    # a compiled walk that disagreed with scikit-learn would not be used
+    monkeypatch.setattr(trees, "scores_and_variants", lambda *a: np.full((len(X), differs.shape[1] + 1), 0.5))
+    again, _ = risk_model.contributions(model, frame, meta["reference"])
+    assert np.array_equal(again, score)
+
+
+def test_a_model_other_than_boosted_trees_is_explained_by_scikit_learn(con):
+    _, meta = risk_model.load()
+    frame = _open_case_features(con)
+    linear = risk_model.candidates()["logistic_regression"].fit(frame[FEATURES], frame["stage_rank"] >= 3)
+    assert trees.compile_model(linear) is None
+    score, pushes = risk_model.contributions(linear, frame, meta["reference"])
+    assert np.array_equal(score, linear.predict_proba(frame[FEATURES])[:, 1])
+    assert (pushes.to_numpy() != 0).any()
 
 
 class Untrusted:
