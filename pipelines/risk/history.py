@@ -16,6 +16,7 @@ from pipelines.ladder.legal import LegalRules, load_rules
 from pipelines.ladder.stages import EXITS, RANK, Event, situation
 
 HORIZON_DAYS = 183  # "within 6 months"
+_CLOSED = frozenset(EXITS) | {"expulsion"}  # a procedure that ended
 
 # The next procedural step, by stage (issue 4): what counts as moving on toward eviction.
 _COURT = {"assignation", "cql", "cfp_demandee", "cfp_accordee", "cfp_refusee", "expulsion"}
@@ -41,18 +42,6 @@ def moved_on(events: list[Event], stage: str, as_of: date, horizon_days: int = H
     return any(as_of < e.day <= end and (_kind(e) in targets or e.event in targets) for e in events)
 
 
-def _debt_at(events: list[Event], day: date) -> tuple[float | None, float | None]:
-    debt = rent = None
-    for e in events:
-        if e.day > day:
-            break
-        if e.data.get("debt") is not None:
-            debt = e.data["debt"]
-        if e.data.get("monthly_rent"):
-            rent = e.data["monthly_rent"]
-    return debt, rent
-
-
 def _months(debt, rent) -> float | None:
     return None if debt is None or not rent else debt / rent
 
@@ -66,12 +55,36 @@ def timeline_features(events: list[Event], as_of: date, rules: LegalRules, known
     s = known_situation or situation(known, as_of, rules)
     if not s.open:
         return None
-    debt, rent = _debt_at(known, as_of)
-    debt_before, rent_before = _debt_at(known, as_of - timedelta(days=91))
+    # one pass over the known events (ordered by day): the last debt and rent reported by the
+    # as-of date and by 91 days before it, the last first unpaid month, the procedures closed
+    before = as_of - timedelta(days=91)
+    debt = rent = debt_before = rent_before = first_unpaid = procedure_start = None
+    earlier, judged, still_before = 0, False, True
+    for e in known:
+        data = e.data
+        if still_before and e.day > before:
+            still_before = False
+        value = data.get("debt")
+        if value is not None:
+            debt = value
+            if still_before:
+                debt_before = value
+        value = data.get("monthly_rent")
+        if value:
+            rent = value
+            if still_before:
+                rent_before = value
+        value = data.get("first_unpaid")
+        if value:
+            first_unpaid = value
+        if e.event in _CLOSED:
+            earlier += 1
+            procedure_start = e.day if procedure_start is None else max(procedure_start, e.day)
+        elif e.event == "jugement":
+            judged = True
     months, months_before = _months(debt, rent), _months(debt_before, rent_before or rent)
-    first_unpaid = next((e.data["first_unpaid"] for e in reversed(known) if e.data.get("first_unpaid")), None)
-    procedure_start = max((e.day for e in known if e.event in EXITS or e.event == "expulsion"), default=None)
-    judgment = [e for e in known if e.event == "jugement" and (procedure_start is None or e.day > procedure_start)]
+    judgment = [e for e in known if e.event == "jugement" and (procedure_start is None or e.day > procedure_start)] \
+        if judged else []
     treve = rules.treve_containing(as_of)
     return {
         "stage": s.stage, "stage_rank": RANK[s.stage], "stage_since": s.stage_since,
@@ -82,7 +95,7 @@ def timeline_features(events: list[Event], as_of: date, rules: LegalRules, known
         "debt": debt, "monthly_rent": rent, "debt_months": months,
         "debt_trend_3m": None if months is None or months_before is None else months - months_before,
         "months_since_first_unpaid": (as_of - first_unpaid).days / 30.44 if first_unpaid else None,
-        "earlier_procedures": sum(1 for e in known if e.event in EXITS or e.event == "expulsion"),
+        "earlier_procedures": earlier,
         "judgment_eviction": None if not judgment else float(judgment[-1].data.get("outcome") == "resiliation_expulsion"),
     }
 
