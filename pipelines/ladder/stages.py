@@ -50,12 +50,19 @@ class Situation:
         return self.stage is not None and self.stage not in EXITS and self.stage != "expulsion"
 
 
+def _order(e: Event) -> tuple:
+    return e.day, RANK.get(e.event, -1)
+
+
 def situation(events: list[Event], as_of: date, rules: LegalRules | None = None) -> Situation:
     rules = rules or load_rules()
-    known = sorted((e for e in events if e.day <= as_of), key=lambda e: (e.day, RANK.get(e.event, -1)))
+    known = [e for e in events if e.day <= as_of]
+    if len(known) > 1:
+        known.sort(key=_order)
     state = _State()
+    apply = state.apply
     for e in known:
-        state.apply(e, rules)
+        apply(e, rules)
     state.implicit(as_of, rules)
     return state.deadline(as_of, rules)
 
@@ -81,12 +88,17 @@ class _State:
         if e.event in _EXIT:
             self._move(e.event, e.day)
             return
-        if e.event in ("arrears", "impaye"):
-            self.facts.update({k: v for k, v in e.data.items() if v is not None})
-            self.facts.setdefault("first_unpaid", e.data.get("first_unpaid") or (e.day if e.event == "impaye" else None))
+        if e.event == "arrears" or e.event == "impaye":
+            facts = self.facts
+            for k, v in e.data.items():
+                if v is not None:
+                    facts[k] = v
+            if "first_unpaid" not in facts:
+                facts["first_unpaid"] = e.data.get("first_unpaid") or (e.day if e.event == "impaye" else None)
             if self.stage is None:
-                self._move("impaye", self.facts.get("first_unpaid") or e.day)
-            self._check_constituted(e.day, rules)
+                self._move("impaye", facts["first_unpaid"] or e.day)
+            if self.stage == "impaye":
+                self._check_constituted(e.day, rules)
             return
         if e.event not in RANK or (self.stage in RANK and RANK[e.event] < RANK[self.stage]):
             return  # stages only climb within a procedure
