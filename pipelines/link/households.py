@@ -140,7 +140,7 @@ def splink_pairs(entities: pd.DataFrame, model_path: Path | None = None, train: 
     return pairs
 
 
-def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict[str, str],
+def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict[str, str] | pd.Series,
                       decisions: dict[tuple[str, str], bool], next_number: int) -> pd.Series:
     """household_id per record: connected components of deterministic entities linked by
     pairs above the threshold or accepted by a person (minus those a person rejected)."""
@@ -165,17 +165,23 @@ def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict
     frame = pd.DataFrame({"comp": comp, "hid": records["unique_id"].map(previous).to_numpy()})
     size = frame.groupby("comp", sort=False).size().sort_values(ascending=False, kind="stable")
     votes = frame.dropna(subset=["hid"]).groupby(["comp", "hid"], sort=False).size()
-    candidates: dict = defaultdict(list)  # comp -> its known ids, most frequent first (ties: first seen)
-    for (c, hid), _ in votes.sort_values(ascending=False, kind="stable").items():
-        candidates[c].append(hid)
+    ranked = votes.sort_values(ascending=False, kind="stable").reset_index()
     ids = np.full(len(comp_names), None, dtype=object)
-    taken = set()
-    for c in size.index:
-        for hid in candidates.get(c, ()):
-            if hid not in taken:
-                ids[c] = hid
-                taken.add(hid)
-                break
+    top = ranked.drop_duplicates("comp")  # each component's most frequent known id
+    if not top["hid"].duplicated().any():
+        # no id is any two components' first choice: each takes its own (what the loop below gives then)
+        ids[top["comp"].to_numpy()] = top["hid"].to_numpy()
+    else:
+        candidates: dict = defaultdict(list)  # comp -> its known ids, most frequent first (ties: first seen)
+        for c, hid in zip(ranked["comp"].tolist(), ranked["hid"].tolist()):
+            candidates[c].append(hid)
+        taken = set()
+        for c in size.index:
+            for hid in candidates.get(c, ()):
+                if hid not in taken:
+                    ids[c] = hid
+                    taken.add(hid)
+                    break
     for c in np.argsort(np.asarray(comp_names, dtype=object), kind="stable"):  # new ids in the order of the names
         if ids[c] is None:
             ids[c] = f"M{next_number:07d}"
@@ -208,7 +214,9 @@ def link(con, decisions: dict[tuple[str, str], bool] | None = None, model_path: 
     entities = entities_table(records)
     pairs = splink_pairs(entities, model_path, train) if len(entities) > 1 else pd.DataFrame(
         columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reasons"])
-    previous = dict(con.execute("select source || '|' || source_key, household_id from record_households").fetchall())
+    known = con.sql("select source || '|' || source_key as unique_id, household_id from record_households"
+                    ).to_arrow_table().to_pandas().drop_duplicates("unique_id", keep="last")
+    previous = pd.Series(known["household_id"].to_numpy(dtype=object), index=known["unique_id"].to_numpy(dtype=object))
     last = con.execute("select max(cast(substr(household_id, 2) as integer)) from record_households").fetchall()[0][0]
     records["household_id"] = assign_households(records, pairs, previous, decisions or {}, (last or 0) + 1)
     if len(kept):
