@@ -46,11 +46,19 @@ def deterministic_links(records: pd.DataFrame) -> pd.DataFrame:
     """The sure links, as pairs with probability 1 and the key that joins them (one pair per
     record and the first record of its key group)."""
     parts = []
+    # ordered by key then unique_id, as sorted codes (sorting the strings themselves took 10 s at L)
+    all_uid_codes, uids = pd.factorize(records["unique_id"], sort=True)
+    uids = np.asarray(uids, dtype=object)
     for key, reason in KEY_REASONS.items():
-        group = records.dropna(subset=[key])[[key, "unique_id"]].sort_values([key, "unique_id"], kind="stable")
-        first = group.groupby(key, sort=False)["unique_id"].transform("first")
-        others = group["unique_id"] != first
-        parts.append(pd.DataFrame({"unique_id_l": first[others].to_numpy(), "unique_id_r": group["unique_id"][others].to_numpy(),
+        has = records[key].notna().to_numpy()
+        key_code, _ = pd.factorize(records[key][has], sort=True)
+        uid_code = all_uid_codes[has]
+        order = np.lexsort((uid_code, key_code))
+        key_code, uid_code = key_code[order], uid_code[order]
+        starts = np.r_[True, key_code[1:] != key_code[:-1]]
+        first = uid_code[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+        others = uid_code != first
+        parts.append(pd.DataFrame({"unique_id_l": uids[first[others]], "unique_id_r": uids[uid_code[others]],
                                    "match_probability": 1.0, "match_weight": None, "reasons": reason}))
     return pd.concat(parts, ignore_index=True)
 
