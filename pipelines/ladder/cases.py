@@ -117,14 +117,19 @@ def build_cases(con, as_of: date, timelines: dict[str, list[Event]] | None = Non
         situations = open_situations(timelines, as_of)
     out = []
     for hid, s in situations.items():
-        events = [e for e in timelines[hid] if e.day <= as_of]
-        known = [e.data for e in events if e.data.get("debt") is not None]
-        rents = [e.data["monthly_rent"] for e in events if e.data.get("monthly_rent")]
+        debt = rent = None  # the last debt and the last rent reported by the as-of date
+        for e in timelines[hid]:
+            if e.day <= as_of:
+                value = e.data.get("debt")
+                if value is not None:
+                    debt = value
+                value = e.data.get("monthly_rent")
+                if value:
+                    rent = value
         out.append({"case_id": "C" + hid[1:], "household_id": hid, "as_of": as_of, "stage": s.stage,
                     "stage_since": s.stage_since, "next_deadline": s.next_deadline,
                     "next_deadline_kind": s.next_deadline_kind, "deadline_passed": s.deadline_passed,
-                    "earliest_eviction": s.earliest_eviction,
-                    "debt": known[-1]["debt"] if known else None, "monthly_rent": rents[-1] if rents else None,
+                    "earliest_eviction": s.earliest_eviction, "debt": debt, "monthly_rent": rent,
                     "warnings": s.warnings})
     con.execute("delete from cases")
     if out:
