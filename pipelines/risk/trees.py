@@ -82,7 +82,7 @@ def compile_model(model) -> CompiledTrees | None:
 
 
 @njit(parallel=True, cache=True)
-def _walk(X, differs, typical, group_of, feature, threshold, child, nan_right, roots, baseline, out):  # pragma: no cover (compiled)
+def _walk(X, differs, typical, group_of, feature, threshold, child, nan_right, roots, baseline, out):
     n, groups = X.shape[0], differs.shape[1]
     for i in prange(n):
         acc = np.empty(groups + 1, np.float64)
