@@ -24,7 +24,11 @@ DEADLINE_WORDS = {
 
 
 def _n(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value) else float(value)
+    if value is None:
+        return None
+    if isinstance(value, float):  # most values: no call to pandas
+        return None if math.isnan(value) else value
+    return None if pd.isna(value) else float(value)
 
 
 def _fr(value: float, digits: int = 1) -> str:
