@@ -112,9 +112,9 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, delimiter=";")
         w.writerow(COLUMNS)
-        for row in df[COLUMNS].itertuples(index=False):
-            w.writerow(["" if v is None or v is pd.NaT or (isinstance(v, float) and v != v) else neutralise(_text(v))
-                        for v in row])  # (NaT: a case with no legal deadline ahead)
+        for row in plain_rows(df, COLUMNS):
+            cells = map(_cell, row)  # the workbook's own reading of each value (empty: None, NaN, NaT)
+            w.writerow(["" if v is None else neutralise(_text(v)) for v in cells])
     return path
 
 
