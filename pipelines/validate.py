@@ -117,10 +117,9 @@ def _validation_definition(source: str, level: str):
 
     ctx = _context()
     contract = load_contract(source)
-    suite = ctx.suites.add(gx.ExpectationSuite(name=f"vigie_{source}_{level}"))
     build = build_row_expectations if level == "row" else build_batch_expectations
-    for expectation in build(contract):
-        suite.add_expectation(expectation)
+    # the suite stored whole, once: adding expectations one by one re-serialised it each time (0.23 -> 0.08 s)
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"vigie_{source}_{level}", expectations=build(contract)))
     asset = ctx.data_sources.add_pandas(f"{level}_{source}").add_dataframe_asset(f"{source}_{level}")
     batch = asset.add_batch_definition_whole_dataframe("loaded")
     return ctx.validation_definitions.add(gx.ValidationDefinition(name=f"validate_{source}_{level}", data=batch, suite=suite))
@@ -145,22 +144,54 @@ def _context():
     return ctx
 
 
+def yyyymmdd_sql(column: str) -> str:
+    """A date column as its yyyymmdd number, in DuckDB (as `gx_frame` would make it in pandas)."""
+    return f'(year("{column}") * 10000 + month("{column}") * 100 + day("{column}"))'
+
+
+def gx_select_sql(contract: Contract) -> str:
+    """The contract's columns as GX reads them (see `gx_frame`), cast by DuckDB: converting a
+    50 000-line sample in pandas cost 0.1 to 0.2 s a source."""
+    out = []
+    for col in contract.columns:
+        if col.kind == "date":
+            out.append(f"cast({yyyymmdd_sql(col.name)} as double) as {col.ident}")
+        elif col.kind in ("amount", "integer"):
+            out.append(f"cast({col.ident} as double) as {col.ident}")
+        else:
+            out.append(col.ident)
+    return ", ".join(out)
+
+
 def gx_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Dates as yyyymmdd integers, amounts as floats."""
+    """Dates as yyyymmdd numbers, amounts and integers as floats (columns already float are kept)."""
     out = df.copy()
     for col in contract.columns:
-        if col.name not in out:
+        if col.name not in out or pd.api.types.is_float_dtype(out[col.name]):
             continue
         if col.kind == "date":
             s = pd.to_datetime(out[col.name])
             out[col.name] = (s.dt.year * 10000 + s.dt.month * 100 + s.dt.day).astype("float64")
-        elif col.kind == "amount":
+        elif col.kind in ("amount", "integer"):
+            # float64: GX's between check is vectorised for numpy int64/float64 only, value by value
+            # in Python for anything else (an int32 column of 50 000 lines: 50 000 calls)
             out[col.name] = pd.to_numeric(out[col.name]).astype("float64")
     return out
 
 
-def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str], as_of: date) -> list[ExpectationOutcome]:
-    result = _validation_definition(source, level).run(
+def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str], as_of: date,
+         check_first: bool = False) -> list[ExpectationOutcome]:
+    """The suite on `frame`. `check_first`: a yes/no pass first (BOOLEAN_ONLY, about half the time
+    of COMPLETE on a 50 000-line sample), the full pass with the failing lines only when one fails."""
+    definition = _validation_definition(source, level)
+    if check_first:
+        quick = definition.run(batch_parameters={"dataframe": frame},
+                               expectation_parameters={"today": _yyyymmdd(as_of)},
+                               result_format={"result_format": "BOOLEAN_ONLY"})
+        if all(r.success for r in quick.results):
+            return [ExpectationOutcome(r.expectation_config.type, _column(r.expectation_config.kwargs), True, 0,
+                                       level=level) for r in quick.results]
+    result = definition.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters={"today": _yyyymmdd(as_of)},
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_columns,
@@ -169,9 +200,7 @@ def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str],
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config
-        kwargs = cfg.kwargs
-        column = kwargs.get("column") or (
-            f"{kwargs['column_A']} >= {kwargs['column_B']}" if "column_A" in kwargs else None)
+        column = _column(cfg.kwargs)
         info = r.exception_info or {}
         raised = info.get("raised_exception") if "raised_exception" in info else any(
             isinstance(v, dict) and v.get("raised_exception") for v in info.values())
@@ -184,11 +213,15 @@ def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str],
     return outcomes
 
 
+def _column(kwargs) -> str | None:
+    return kwargs.get("column") or (f"{kwargs['column_A']} >= {kwargs['column_B']}" if "column_A" in kwargs else None)
+
+
 def validate_rows(df: pd.DataFrame, contract: Contract, as_of: date) -> list[ExpectationOutcome]:
     """Row-level suite on loaded rows (columns ingest_id, line_number and the contract's)."""
     if df.empty:
         return []
-    return _run(contract.source, "row", gx_frame(df, contract), ["ingest_id", LINE], as_of)
+    return _run(contract.source, "row", gx_frame(df, contract), ["ingest_id", LINE], as_of, check_first=True)
 
 
 def validate_files(summary: pd.DataFrame, contract: Contract, as_of: date) -> list[ExpectationOutcome]:

@@ -8,8 +8,8 @@ that cannot be read is logged on its own and leaves the data tables exactly as t
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -21,8 +21,15 @@ import pyarrow as pa
 from pipelines.contracts import Contract, load_contract, sql_str
 from pipelines.ingest.read import FileShape, UnreadableFile, line_texts, read_records
 from pipelines.ingest.rules import helper_expr, helper_ident, row_rules, typed_expr
-from pipelines.validate import (ExpectationOutcome, expected_min_rows, future_date_columns,
-                                validate_files, validate_rows)
+from pipelines.validate import (
+    ExpectationOutcome,
+    expected_min_rows,
+    future_date_columns,
+    gx_select_sql,
+    validate_files,
+    validate_rows,
+    yyyymmdd_sql,
+)
 from pipelines.warehouse import first_row, scalar, staging_table
 from vigie.config import GX_ROW_SAMPLE
 
@@ -423,16 +430,15 @@ def validate_loaded(con: duckdb.DuckDBPyConnection, source: str, results: list[I
         return []
     ids = ", ".join(str(r.ingest_id) for r in loaded)
     table = staging_table(source)
-    cols = ", ".join(c.ident for c in contract.columns)
     total = sum(r.rows_loaded for r in loaded)
     # past GX_ROW_SAMPLE lines, a seeded sample of whole storage blocks (no full scan)
     share = 100.0 * GX_ROW_SAMPLE / total if total else 100.0
     sample = f" using sample {share:.4f}% (system, 7)" if total > GX_ROW_SAMPLE else ""
-    rows = con.sql(f"select ingest_id, line_number, {cols} from {table} where ingest_id in ({ids}){sample}"
-                   ).to_arrow_table().to_pandas()
+    rows = con.sql(f"select ingest_id, line_number, {gx_select_sql(contract)} from {table} "
+                   f"where ingest_id in ({ids}){sample}").to_arrow_table().to_pandas()
     row_outcomes = validate_rows(rows, contract, as_of)
     dates = future_date_columns(contract)
-    maxes = "".join(f', max(year("{d}") * 10000 + month("{d}") * 100 + day("{d}")) as "max_{d}"' for d in dates)
+    maxes = "".join(f', max({yyyymmdd_sql(d)}) as "max_{d}"' for d in dates)
     stats = con.sql(f"select ingest_id{maxes} from {table} where ingest_id in ({ids}) group by ingest_id").to_arrow_table().to_pandas()
     summary = pd.DataFrame([{
         "ingest_id": r.ingest_id, "file_path": r.file_path, "rows_loaded": r.rows_loaded, "min_rows": r.min_rows,
