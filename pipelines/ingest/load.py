@@ -414,7 +414,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, as_of: 
 def _drop_temporary(con) -> None:
     for v in ("_rec", "_fast"):
         con.execute(f"drop view if exists {v}")
-    for t in ("_parsed", "_lines", "_fields", "_rejects", "_rejects_scan", "_rejected", "_slow", "_tail", "_breaks", "_rejected_records"):
+    for t in ("_parsed", "_lines", "_spans", "_fields", "_rejects", "_rejects_scan", "_rejected", "_slow", "_tail", "_breaks", "_rejected_records"):
         con.execute(f"drop table if exists {t}")
 
 
