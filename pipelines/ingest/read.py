@@ -48,6 +48,8 @@ class FileShape:
     text_path: Path | None = None  # UTF-8 file DuckDB reads (the original or a transcoded copy)
     native: dict[str, str] = field(default_factory=dict)  # contract column -> SQL type DuckDB typed itself
     slow_table: str | None = None  # lines the fast path left to the exact path (all text)
+    records: int | None = None     # rows in the reader's table, when the reader counted them
+    slow_records: int = 0          # rows in `slow_table`
     line_index: "LineIndex | None" = None
     spans: dict[int, int] = field(default_factory=dict)  # record's first line -> line breaks inside it
 
@@ -226,8 +228,9 @@ def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: s
     doomed = lines < MULTILINE_MIN_LINES and _quoted_break(data, index.ends)
     if not index.inner_blank and not doomed and lines > 1 and _fast_csv(con, shape, n, lines, contract, data, table):
         if trailing_blank:  # blank lines at the end: rows of nothing, so that they are counted
-            con.execute(f"insert into _tail select ln, null, false, {', '.join(['null'] * n)} "
+            con.execute(f"insert into _slow select ln, null, false, {', '.join(['null'] * n)} "
                         f"from range({lines + 1}, {lines + 1 + trailing_blank}) t(ln)")
+            shape.slow_records += trailing_blank
         return
     shape.native = {}
     _exact_csv(con, shape, n, table, data)
@@ -323,12 +326,13 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
             parse(parallel=False)
         except Exception:
             return False
-    if shape.encoding in ("utf-8", "utf-8-sig") and scalar(
-            con, "select count(*) from _rejects where error_type = 'INVALID ENCODING'"):
-        raise NotUtf8()
     con.execute("create or replace temp table _rejected as select line, any_value(trim(csv_line, chr(13) || chr(10))) as raw, "
                 "row_number() over (order by line) as j from _rejects group by line")
-    accepted, rejected = scalar(con, "select count(*) from _parsed"), scalar(con, "select count(*) from _rejected")
+    accepted, rejected, bad_bytes = con.execute(
+        "select (select count(*) from _parsed), (select count(*) from _rejected), "
+        "(select count(*) from _rejects where error_type = 'INVALID ENCODING')").fetchall()[0]
+    if shape.encoding in ("utf-8", "utf-8-sig") and bad_bytes:
+        raise NotUtf8()
     # line breaks inside the accepted records' text fields: each moves the next records down a line
     breaks = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)"
                         for i in range(1, n + 1) if i not in native) or "0"
@@ -345,14 +349,14 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
     join = "" if not rejected else \
         f"asof left join (select j, line - 2 - (j - 1) as a from {'_rejected_records' if inner else '_rejected'}) r on p.k >= r.a"
     if not inner:
-        con.execute(f"create or replace temp view _fast as select {ln} as ln, cast(null as varchar) as raw, "
+        con.execute(f"create or replace temp view {table} as select {ln} as ln, cast(null as varchar) as raw, "
                     f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from _parsed) p {join}")
     else:
         con.execute(f"""create or replace temp table _breaks as
             select k, nl, coalesce(sum(nl) over (order by k rows between unbounded preceding and 1 preceding), 0) as before
             from (select rowid as k, {breaks} as nl from _parsed)
             union all select {accepted}, 0, {inner}""")
-        con.execute(f"""create or replace temp view _fast as
+        con.execute(f"""create or replace temp view {table} as
             select {ln} + b.before as ln, cast(null as varchar) as raw, false as shape_bad, p.* exclude (k)
             from (select rowid as k, * from _parsed) p join _breaks b using (k) {join}""")
         shape.spans = dict(con.execute(f"select {ln} + b.before, b.nl from (select rowid as k from _parsed) p "
@@ -362,12 +366,9 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
             select r.line + b.before as line, trim(r.raw, chr(13) || chr(10)) as raw, r.j from _rejected_records r
             join _breaks b on b.k = r.line - 2 - (r.j - 1)""")
     # rejected lines: the exact path, from their text
-    con.execute("create or replace temp table _fields as select line as ln, raw, "
-                f"{_split_fields_sql(shape.delimiter)} as fields from _rejected")
-    con.execute(f"create or replace temp table _slow as {_columns_from_fields(n)}")
-    con.execute("create or replace temp table _tail as select * from _slow limit 0")
-    con.execute(f"create or replace temp view {table} as select * from _fast")
-    shape.slow_table = "(select * from _slow union all by name select * from _tail)"
+    fields = f"(select line as ln, raw, {_split_fields_sql(shape.delimiter)} as fields from _rejected)"
+    con.execute(f"create or replace temp table _slow as {_columns_from_fields(n, fields)}")
+    shape.slow_table, shape.records, shape.slow_records = "_slow", accepted, rejected
     return True
 
 
@@ -395,7 +396,7 @@ def _exact_csv(con, shape: FileShape, n: int, table: str, data: bytes) -> None:
     # odd number of '"' to the next such line (a doubled quote counts two), or to the end of the file
     odd, last = con.execute("select list(ln order by ln) filter (where (length(line) - length(replace(line, '\"', ''))) % 2 = 1), "
                             "max(ln) from _lines where ln > 1").fetchall()[0]
-    records = "select ln, line as raw from _lines where ln > 1"
+    records, spans = "select ln, line as raw from _lines where ln > 1", []
     if odd:
         spans = [(a, b) for a, b in itertools.zip_longest(odd[::2], odd[1::2], fillvalue=last)]
         lns = pa.array([ln for a, b in spans for ln in range(a, b + 1)], pa.int64())
@@ -411,6 +412,7 @@ def _exact_csv(con, shape: FileShape, n: int, table: str, data: bytes) -> None:
     fields = f"(select ln, raw, {_split_fields_sql(d)} as fields from ({records}))"
     con.execute(f"create or replace temp table _parsed as {_columns_from_fields(n, fields)}")
     con.execute(f"create or replace temp view {table} as select * from _parsed")
+    shape.records = (last - 1 - sum(b - a for a, b in spans)) if last else 0
     con.execute("drop table _lines")
     con.execute("drop table if exists _spans")
 
@@ -427,7 +429,7 @@ def _split_fields_sql(delimiter: str) -> str:
             f"else string_split(raw, {dq}) end")
 
 
-def _columns_from_fields(n: int, source: str = "_fields") -> str:
+def _columns_from_fields(n: int, source: str) -> str:
     """ln, raw, shape_bad (more fields than the header, the extra ones not empty), c1..cN."""
     cols = ", ".join(f"fields[{i}] as c{i}" for i in range(1, n + 1))
     return (f"select ln, raw, (len(fields) > {n} and trim(array_to_string(fields[{n + 1}:], '')) <> '') as shape_bad, "

@@ -87,4 +87,4 @@ def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> Fi
     con.execute("create or replace temp table _parsed as select * from _xlsx_arrow")
     con.execute(f"create or replace temp view {table} as select * from _parsed")
     con.unregister("_xlsx_arrow")
-    return FileShape("xlsx", None, None, header, mapping, extras, None)
+    return FileShape("xlsx", None, None, header, mapping, extras, None, records=len(lns))
