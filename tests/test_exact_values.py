@@ -155,6 +155,29 @@ def test_line_breaks_inside_fields_keep_every_line_number(tmp_path, monkeypatch)
     assert (exact[0].rows_read, exact[0].rows_loaded, exact[0].rows_quarantined) == (res.rows_read, res.rows_loaded, res.rows_quarantined)
 
 
+def test_a_lone_carriage_return_inside_a_field_moves_no_line_number(tmp_path):
+    """A tenant's name pasted with a stray carriage return (no line feed) on line 3: the lines are
+    those a line-numbering editor or `sed -n` shows, so the bad amount on line 5 is reported as
+    line 5 with its own text, and the name keeps its character."""
+    header = "num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;code_postal;loyer_mensuel_cc;montant_dette\n"
+    body = ("CDP-1;01/02/2025;SCI Hélène;social;MARTIN Léa;1 rue Oberkampf;75011;500;10\n"
+            "CDP-2;01/02/2025;SCI Hélène;social;PETIT\rLuc;2 rue Oberkampf;75011;500;10\n"
+            "CDP-3;01/02/2025;SCI Hélène;social;NGUYEN Van;3 rue Oberkampf;75011;500;10\n"
+            "CDP-4;01/02/2025;SCI Hélène;social;DUPONT Zoé;4 rue Oberkampf;75011;douze euros;10\n")
+    path = tmp_path / "cdp_cr.csv"
+    path.write_bytes((header + body).encode("utf-8"))
+    con = connect(tmp_path / "w.duckdb")
+    res = ingest_file(con, "cdp", path)
+    staged = dict(con.execute("select num_acte, line_number from staging_cdp").fetchall())
+    name = con.execute("select locataire_nom from staging_cdp where num_acte = 'CDP-2'").fetchall()
+    quarantined = con.execute("select line_number, reason_code, raw from quarantine").fetchall()
+    con.close()
+    assert (res.rows_read, res.rows_loaded, res.rows_quarantined) == (4, 3, 1)
+    assert staged == {"CDP-1": 2, "CDP-2": 3, "CDP-3": 4}
+    assert name == [("PETIT\rLuc",)]
+    assert quarantined == [(5, "bad_amount", body.split("\n")[3])]
+
+
 def test_a_bad_date_past_the_typed_sample_is_quarantined_with_its_own_text(tmp_path, monkeypatch):
     """A Windows export (CRLF) whose dates are all plain in the first lines, so DuckDB types the
     column itself, with an impossible date far down: the line is set aside with exactly its text
