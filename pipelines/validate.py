@@ -228,7 +228,7 @@ def validate_files(summary: pd.DataFrame, contract: Contract, as_of: date) -> li
     """Batch-level suite on one row per file (file_path, rows_loaded, min_rows, quarantine_share, max_<date>)."""
     if summary.empty:
         return []
-    return _run(contract.source, "batch", summary, ["file_path"], as_of)
+    return _run(contract.source, "batch", summary, ["file_path"], as_of, check_first=True)
 
 
 def expected_min_rows(previous_rows: int | None, ratio: float) -> int:

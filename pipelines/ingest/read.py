@@ -26,7 +26,6 @@ from pipelines.warehouse import scalar
 from vigie.config import MAX_COLUMNS
 
 
-
 class UnreadableFile(Exception):
     """The file cannot be read at all: it is rejected whole, the warehouse untouched."""
 
@@ -47,6 +46,8 @@ class FileShape:
     text_path: Path | None = None  # UTF-8 file DuckDB reads (the original or a transcoded copy)
     native: dict[str, str] = field(default_factory=dict)  # contract column -> SQL type DuckDB typed itself
     slow_table: str | None = None  # lines the fast path left to the exact path (all text)
+    records_table: str | None = None  # the view or table of the records read
+    temporary: list[tuple[str, str]] = field(default_factory=list)  # (view | table, name) the reader made
     records: int | None = None     # rows in the reader's table, when the reader counted them
     slow_records: int = 0          # rows in `slow_table`
     line_index: "LineIndex | None" = None
@@ -211,8 +212,9 @@ class LineIndex:
         return data[start:stop].decode(encoding or "utf-8", errors="replace").rstrip("\r")
 
 
-def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: str = "_rec") -> None:
-    """Fill `table` (ln, raw, shape_bad, c1..cN) from a UTF-8 CSV: one row per record after
+def csv_records(con, shape: FileShape, data: bytes, contract: Contract, tag: str = "") -> None:
+    """Fill `shape.records_table` (ln, raw, shape_bad, c1..cN; temporary objects named with `tag`,
+    kept until the file's batch is committed) from a UTF-8 CSV: one row per record after
     the header, N = the header's width. `raw` is filled later, and only for the lines set aside.
 
     Fast path: DuckDB's own CSV parser, typing natively the columns whose values (in a
@@ -225,14 +227,14 @@ def csv_records(con, shape: FileShape, data: bytes, contract: Contract, table: s
     # a small file with a line break inside a quoted field takes the exact path whatever DuckDB
     # says (see MULTILINE_MIN_LINES): trying DuckDB's parser first cost a third of such a file's time
     doomed = lines < MULTILINE_MIN_LINES and _quoted_break(data, index.ends)
-    if not index.inner_blank and not doomed and lines > 1 and _fast_csv(con, shape, n, lines, contract, data, table):
+    if not index.inner_blank and not doomed and lines > 1 and _fast_csv(con, shape, n, lines, contract, data, tag):
         if trailing_blank:  # blank lines at the end: rows of nothing, so that they are counted
-            con.execute(f"insert into _slow select ln, null, false, {', '.join(['null'] * n)} "
+            con.execute(f"insert into {shape.slow_table} select ln, null, false, {', '.join(['null'] * n)} "
                         f"from range({lines + 1}, {lines + 1 + trailing_blank}) t(ln)")
             shape.slow_records += trailing_blank
         return
     shape.native = {}
-    _exact_csv(con, shape, n, table, data)
+    _exact_csv(con, shape, n, tag, data)
 
 
 def _quoted_break(data: bytes, ends) -> bool:
@@ -300,15 +302,34 @@ def native_types(shape: FileShape, contract: Contract, data: bytes, encoding: st
 MULTILINE_MIN_LINES = 100_000
 
 
-def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, data: bytes, table: str) -> bool:
+def reader_objects(tag: str) -> list[tuple[str, str]]:
+    """Every temporary object the readers can make for a file read with `tag`."""
+    return [("view", f"_rec{tag}")] + [("table", f"{name}{tag}") for name in
+                                       ("_parsed", "_rejected", "_rejected_records", "_breaks", "_slow")]
+
+
+def drop_objects(con, objects: list[tuple[str, str]]) -> None:
+    for kind, name in objects:
+        con.execute(f"drop {kind} if exists {name}")
+
+
+# At most this many rejected records in a file: an accepted record's line is counted with one
+# comparison per rejected record before it; more, with an ASOF join
+FEW_REJECTED = 32
+
+
+def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, data: bytes, tag: str) -> bool:
     path = sql_str(str(shape.text_path))
+    parsed, rejected_t, records_t, breaks_t, slow, view = (f"{name}{tag}" for name in (
+        "_parsed", "_rejected", "_rejected_records", "_breaks", "_slow", "_rec"))
     native, date_fmt, decimal = native_types(shape, contract, data, shape.encoding or "utf-8")
     cols = "{" + ", ".join(f"'c{i}': '{native.get(i, 'VARCHAR')}'" for i in range(1, n + 1)) + "}"
     for t in ("_rejects", "_rejects_scan"):
         con.execute(f"drop table if exists {t}")
     def parse(parallel: bool) -> None:
+        shape.temporary.append(("table", parsed))
         con.execute(f"""
-            create or replace temp table _parsed as
+            create or replace temp table {parsed} as
             select * from read_csv({path}, columns={cols}, delim={sql_str(shape.delimiter)}, quote='"', escape='"',
                                    header=false, skip=1, auto_detect=false, strict_mode=true, null_padding=true,
                                    dateformat={sql_str(date_fmt)}, decimal_separator={sql_str(decimal)},
@@ -325,49 +346,60 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
             parse(parallel=False)
         except Exception:
             return False
-    con.execute("create or replace temp table _rejected as select line, any_value(trim(csv_line, chr(13) || chr(10))) as raw, "
+    shape.temporary.append(("table", rejected_t))
+    con.execute(f"create or replace temp table {rejected_t} as select line, any_value(trim(csv_line, chr(13) || chr(10))) as raw, "
                 "row_number() over (order by line) as j from _rejects group by line")
-    accepted, rejected, bad_bytes = con.execute(
-        "select (select count(*) from _parsed), (select count(*) from _rejected), "
-        "(select count(*) from _rejects where error_type = 'INVALID ENCODING')").fetchall()[0]
+    accepted, rejected, bad_bytes, firsts = con.execute(
+        f"select (select count(*) from {parsed}), (select count(*) from {rejected_t}), "
+        "(select count(*) from _rejects where error_type = 'INVALID ENCODING'), "
+        f"(select list(a order by j) from (select j, line - 2 - (j - 1) as a from {rejected_t} order by j limit {FEW_REJECTED + 1}))"
+    ).fetchall()[0]
     if shape.encoding in ("utf-8", "utf-8-sig") and bad_bytes:
         raise NotUtf8()
     # line breaks inside the accepted records' text fields: each moves the next records down a line
     breaks = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)"
                         for i in range(1, n + 1) if i not in native) or "0"
-    inner = 0 if accepted + rejected == lines - 1 else scalar(con, f"select sum({breaks}) from _parsed")
+    inner = 0 if accepted + rejected == lines - 1 else scalar(con, f"select sum({breaks}) from {parsed}")
     if accepted + rejected + (inner or 0) != lines - 1 or (inner and lines < MULTILINE_MIN_LINES):
-        con.execute("drop table _parsed")
+        con.execute(f"drop table {parsed}")
         return False
     shape.native = {name: native[idx] for name, idx in shape.mapping.items() if idx in native}
     # DuckDB numbers records (header = 1); accepted record k (0-based) sits after the rejected
     # records whose record index is smaller, and after the line breaks inside the accepted records before it
-    ln = "k + 2" if not rejected else "k + 2 + coalesce(r.j, 0)"
-    if inner:  # `_rejected` is about to get the lines in the file: the join keeps the record numbers
-        con.execute("create or replace temp table _rejected_records as select * from _rejected")
-    join = "" if not rejected else \
-        f"asof left join (select j, line - 2 - (j - 1) as a from {'_rejected_records' if inner else '_rejected'}) r on p.k >= r.a"
+    ln, join = "k + 2", ""
+    if rejected and not inner and rejected <= FEW_REJECTED:
+        ln += "".join(f" + (k >= {a})::bigint" for a in firsts)
+    elif rejected:
+        ln += " + coalesce(r.j, 0)"
+        if inner:  # `_rejected` is about to get the lines in the file: the join keeps the record numbers
+            shape.temporary.append(("table", records_t))
+            con.execute(f"create or replace temp table {records_t} as select * from {rejected_t}")
+        join = (f"asof left join (select j, line - 2 - (j - 1) as a from {records_t if inner else rejected_t}) r "
+                "on p.k >= r.a")
+    shape.temporary.append(("view", view))
     if not inner:
-        con.execute(f"create or replace temp view {table} as select {ln} as ln, cast(null as varchar) as raw, "
-                    f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from _parsed) p {join}")
+        con.execute(f"create or replace temp view {view} as select {ln} as ln, cast(null as varchar) as raw, "
+                    f"false as shape_bad, p.* exclude (k) from (select rowid as k, * from {parsed}) p {join}")
     else:
-        con.execute(f"""create or replace temp table _breaks as
+        shape.temporary.append(("table", breaks_t))
+        con.execute(f"""create or replace temp table {breaks_t} as
             select k, nl, coalesce(sum(nl) over (order by k rows between unbounded preceding and 1 preceding), 0) as before
-            from (select rowid as k, {breaks} as nl from _parsed)
+            from (select rowid as k, {breaks} as nl from {parsed})
             union all select {accepted}, 0, {inner}""")
-        con.execute(f"""create or replace temp view {table} as
+        con.execute(f"""create or replace temp view {view} as
             select {ln} + b.before as ln, cast(null as varchar) as raw, false as shape_bad, p.* exclude (k)
-            from (select rowid as k, * from _parsed) p join _breaks b using (k) {join}""")
-        shape.spans = dict(con.execute(f"select {ln} + b.before, b.nl from (select rowid as k from _parsed) p "
-                                       f"join _breaks b using (k) {join} where b.nl > 0").fetchall())
+            from (select rowid as k, * from {parsed}) p join {breaks_t} b using (k) {join}""")
+        shape.spans = dict(con.execute(f"select {ln} + b.before, b.nl from (select rowid as k from {parsed}) p "
+                                       f"join {breaks_t} b using (k) {join} where b.nl > 0").fetchall())
         # a rejected record's line in the file: its record number plus the line breaks above it
-        con.execute("""create or replace temp table _rejected as
-            select r.line + b.before as line, trim(r.raw, chr(13) || chr(10)) as raw, r.j from _rejected_records r
-            join _breaks b on b.k = r.line - 2 - (r.j - 1)""")
+        con.execute(f"""create or replace temp table {rejected_t} as
+            select r.line + b.before as line, trim(r.raw, chr(13) || chr(10)) as raw, r.j from {records_t} r
+            join {breaks_t} b on b.k = r.line - 2 - (r.j - 1)""")
     # rejected lines: the exact path, from their text
-    fields = f"(select line as ln, raw, {_split_fields_sql(shape.delimiter)} as fields from _rejected)"
-    con.execute(f"create or replace temp table _slow as {_columns_from_fields(n, fields)}")
-    shape.slow_table, shape.records, shape.slow_records = "_slow", accepted, rejected
+    fields = f"(select line as ln, raw, {_split_fields_sql(shape.delimiter)} as fields from {rejected_t})"
+    shape.temporary.append(("table", slow))
+    con.execute(f"create or replace temp table {slow} as {_columns_from_fields(n, fields)}")
+    shape.records_table, shape.slow_table, shape.records, shape.slow_records = view, slow, accepted, rejected
     return True
 
 
@@ -378,7 +410,7 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
 PYTHON_SPLIT_MAX_BYTES = 64 << 20
 
 
-def _exact_csv(con, shape: FileShape, n: int, table: str, data: bytes) -> None:
+def _exact_csv(con, shape: FileShape, n: int, tag: str, data: bytes) -> None:
     d = shape.delimiter
     if len(data) <= PYTHON_SPLIT_MAX_BYTES:
         try:
@@ -426,8 +458,9 @@ def _exact_csv(con, shape: FileShape, n: int, table: str, data: bytes) -> None:
             select start as ln, string_agg(line, chr(10) order by ln) as raw from _lines join _spans using (ln) group by start"""
     # fields split and spread into columns in one statement: a table of the lists in between cost a third more
     fields = f"(select ln, raw, {_split_fields_sql(d)} as fields from ({records}))"
-    con.execute(f"create or replace temp table _parsed as {_columns_from_fields(n, fields)}")
-    con.execute(f"create or replace temp view {table} as select * from _parsed")
+    shape.records_table = f"_parsed{tag}"
+    shape.temporary.append(("table", shape.records_table))
+    con.execute(f"create or replace temp table {shape.records_table} as {_columns_from_fields(n, fields)}")
     shape.records = (last - 1 - sum(b - a for a, b in spans)) if last else 0
     con.execute("drop table _lines")
     con.execute("drop table if exists _spans")
@@ -461,8 +494,9 @@ def line_texts(data: bytes, shape: FileShape, lines: list[int]) -> list[str]:
 
 # ----------------------------------------------------------------------------- entry
 
-def read_records(con, path: Path, data: bytes, contract: Contract, table: str = "_rec") -> FileShape:
-    """Detect what the file is and fill `table`; raise UnreadableFile when it can't be read."""
+def read_records(con, path: Path, data: bytes, contract: Contract, tag: str = "") -> FileShape:
+    """Detect what the file is and fill `shape.records_table` (and `shape.slow_table`), temporary
+    objects named with `tag` (see `reader_objects`); raise UnreadableFile when it can't be read."""
     if not data.strip():
         raise UnreadableFile("empty", "le fichier est vide : demandez au partenaire de renvoyer son export")
     if data.startswith(b"%PDF"):
@@ -472,14 +506,14 @@ def read_records(con, path: Path, data: bytes, contract: Contract, table: str = 
             raise UnreadableFile("xlsx_not_expected", f"la source « {contract.source} » est attendue en CSV ; ouvrez le classeur dans Excel et enregistrez-le en CSV (séparateur point-virgule)")
         from pipelines.ingest.xlsx import xlsx_records
 
-        return xlsx_records(con, path, contract, table)
+        return xlsx_records(con, path, contract, tag)
     with tempfile.TemporaryDirectory(prefix="vigie-") as tmp:
         shape = sniff_csv(path, data, contract, Path(tmp))
         try:
-            csv_records(con, shape, data, contract, table)
+            csv_records(con, shape, data, contract, tag)
         except NotUtf8:  # UTF-8 at the start, other bytes later: read those as Windows-1252
             shape.encoding = "mixed"
             shape.text_path = transcode(data, "mixed", Path(tmp))
-            csv_records(con, shape, data, contract, table)
+            csv_records(con, shape, data, contract, tag)
     shape.text_path = None
     return shape

@@ -47,7 +47,7 @@ def _open_workbook(path: Path):
         raise UnreadableFile("bad_xlsx", f"classeur Excel illisible ({exc.__class__.__name__}) : ouvrez-le dans Excel et enregistrez-le à nouveau en .xlsx") from exc
 
 
-def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> FileShape:
+def xlsx_records(con, path: Path, contract: Contract, tag: str = "") -> FileShape:
     wb = _open_workbook(path)
     try:
         names = wb.sheet_names
@@ -84,7 +84,7 @@ def xlsx_records(con, path: Path, contract: Contract, table: str = "_rec") -> Fi
                       "shape_bad": pa.array(bad, pa.bool_()),
                       **{f"c{i + 1}": pa.array(col, pa.string()) for i, col in enumerate(columns)}})
     con.register("_xlsx_arrow", arrow)
-    con.execute("create or replace temp table _parsed as select * from _xlsx_arrow")
-    con.execute(f"create or replace temp view {table} as select * from _parsed")
+    con.execute(f"create or replace temp table _parsed{tag} as select * from _xlsx_arrow")
     con.unregister("_xlsx_arrow")
-    return FileShape("xlsx", None, None, header, mapping, extras, None, records=len(lns))
+    return FileShape("xlsx", None, None, header, mapping, extras, None, records=len(lns),
+                     records_table=f"_parsed{tag}", temporary=[("table", f"_parsed{tag}")])
