@@ -4,6 +4,7 @@
     python bench/scale_bench.py --sizes L            # L ~ 5 M rows (long: generation alone takes a while)
     python bench/scale_bench.py --sizes M --keep     # keep M's warehouse, then after a change:
     python bench/scale_bench.py --rerun /tmp/vigie-scale-M-xxxx/vigie.duckdb   # `vigie run`'s steps again
+    python bench/scale_bench.py --ingest /tmp/vigie-scale-M-xxxx/data          # the ingest again
 
 Steps are the plain pipeline functions the flows call (no Prefect): generate, ingest +
 validate, then `vigie run`'s: link, stage, score, route, indicators, commit (stage to
@@ -122,14 +123,9 @@ def rerun(warehouse: Path) -> dict:
             "run_s": round(total, 1)}
 
 
-def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix=f"vigie-scale-{label}-"))
-    data, as_of, steps = folder / "data", date.today(), {}
-    print(f"{label}: {households} households in {folder}", flush=True)
-    measure(steps, "generate", lambda: generate(data, households=households, seed=seed))
-    con = connect(folder / "vigie.duckdb")
-    con.execute("create table if not exists vigie_demo as select current_timestamp as created_at")
-
+def measure_ingest(con, data: Path, folder: Path, steps: dict) -> dict:
+    """Ingest + validation of every source's files in `data`, then DuckDB's reference on the same
+    files in the same process; rows read and the ratios."""
     by_source: dict[str, float] = {}
 
     def ingest():
@@ -147,6 +143,38 @@ def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict
     reference = duckdb_reference(data, folder)
     csv_only = ("cdp", "procedure")  # sources whose files are all CSV: the like-for-like comparison
     csv_ratio = sum(by_source[x] for x in csv_only) / max(1e-9, sum(reference.get(x, 0.0) for x in csv_only))
+    print(f"  ingest / DuckDB read_csv: {steps['ingest + validate']['seconds'] / sum(reference.values()):.2f} x "
+          f"over all sources, {csv_ratio:.2f} x on the CSV sources "
+          f"({', '.join(f'{k} {v:.2f} s against {reference.get(k, 0.0):.2f} s' for k, v in by_source.items())})")
+    return {"source_rows": rows, "duckdb_read_csv_s": round(sum(reference.values()), 2),
+            "ingest_vs_duckdb": round(steps["ingest + validate"]["seconds"] / sum(reference.values()), 2),
+            "ingest_s_by_source": {k: round(v, 2) for k, v in by_source.items()},
+            "duckdb_read_csv_s_by_source": {k: round(v, 2) for k, v in reference.items()},
+            "csv_sources_ingest_vs_duckdb": round(csv_ratio, 2)}
+
+
+def ingest_again(data: Path) -> dict:
+    """Only the ingest + validation, of a kept city's files (the `data` folder of a --keep run),
+    into a fresh warehouse, against DuckDB's reference: to measure a change to the ingest."""
+    folder = Path(tempfile.mkdtemp(prefix="vigie-ingest-"))
+    con = connect(folder / "vigie.duckdb")
+    steps: dict = {}
+    print(f"{data}: ingest into {folder}", flush=True)
+    doc = measure_ingest(con, data, folder, steps)
+    con.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"data": str(data), "steps": steps, **doc}
+
+
+def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"vigie-scale-{label}-"))
+    data, as_of, steps = folder / "data", date.today(), {}
+    print(f"{label}: {households} households in {folder}", flush=True)
+    measure(steps, "generate", lambda: generate(data, households=households, seed=seed))
+    con = connect(folder / "vigie.duckdb")
+    con.execute("create table if not exists vigie_demo as select current_timestamp as created_at")
+    ingest = measure_ingest(con, data, folder, steps)
+    rows = ingest["source_rows"]
     run_steps(con, as_of, steps)
     measure(steps, "export", lambda: write_lists(con, all_destinations(con), folder / "lists"))
     measure(steps, "report", lambda: write_report(con, folder / "rapport", date(as_of.year - 3, 1, 1), as_of))
@@ -158,12 +186,7 @@ def one_size(label: str, households: int, seed: int, keep: bool = False) -> dict
         shutil.rmtree(folder, ignore_errors=True)
     for s in steps.values():
         s["us_per_row"] = round(s["seconds"] / rows * 1e6, 1)
-    return {"size": label, "households": households, "source_rows": rows, "open_cases": open_cases, "steps": steps,
-            "duckdb_read_csv_s": round(sum(reference.values()), 2),
-            "ingest_vs_duckdb": round(steps["ingest + validate"]["seconds"] / sum(reference.values()), 2),
-            "ingest_s_by_source": {k: round(v, 2) for k, v in by_source.items()},
-            "duckdb_read_csv_s_by_source": {k: round(v, 2) for k, v in reference.items()},
-            "csv_sources_ingest_vs_duckdb": round(csv_ratio, 2),
+    return {"size": label, "households": households, "open_cases": open_cases, "steps": steps, **ingest,
             "run_s": round(sum(steps[k]["seconds"] for k in RUN_STEPS), 1),
             "run_peak_mb": max(steps[k]["peak_mb"] for k in RUN_STEPS)}
 
@@ -189,7 +212,14 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep each size's warehouse (to profile a step)")
     ap.add_argument("--rerun", type=Path, metavar="WAREHOUSE",
                     help="only the steps of `vigie run`, again, on a copy of this (kept) warehouse")
+    ap.add_argument("--ingest", type=Path, metavar="DATA",
+                    help="only the ingest + validation, of a kept city's data folder, against DuckDB's read_csv")
     args = ap.parse_args()
+    if args.ingest:
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / "scale_ingest.json").write_text(json.dumps(ingest_again(args.ingest), indent=2), encoding="utf-8")
+        return
     if args.rerun:
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
