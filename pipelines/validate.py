@@ -179,18 +179,15 @@ def gx_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return out
 
 
-def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str], as_of: date,
-         check_first: bool = False) -> list[ExpectationOutcome]:
-    """The suite on `frame`. `check_first`: a yes/no pass first (BOOLEAN_ONLY, about half the time
-    of COMPLETE on a 50 000-line sample), the full pass with the failing lines only when one fails."""
+def _run(source: str, level: str, frame: pd.DataFrame, index_columns: list[str], as_of: date) -> list[ExpectationOutcome]:
+    """The suite on `frame`: a yes/no pass first (BOOLEAN_ONLY, about half the time of COMPLETE on
+    a 50 000-line sample), the full pass naming the failing lines only when one fails."""
     definition = _validation_definition(source, level)
-    if check_first:
-        quick = definition.run(batch_parameters={"dataframe": frame},
-                               expectation_parameters={"today": _yyyymmdd(as_of)},
-                               result_format={"result_format": "BOOLEAN_ONLY"})
-        if all(r.success for r in quick.results):
-            return [ExpectationOutcome(r.expectation_config.type, _column(r.expectation_config.kwargs), True, 0,
-                                       level=level) for r in quick.results]
+    quick = definition.run(batch_parameters={"dataframe": frame}, expectation_parameters={"today": _yyyymmdd(as_of)},
+                           result_format={"result_format": "BOOLEAN_ONLY"})
+    if all(r.success for r in quick.results):
+        return [ExpectationOutcome(r.expectation_config.type, _column(r.expectation_config.kwargs), True, 0,
+                                   level=level) for r in quick.results]
     result = definition.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters={"today": _yyyymmdd(as_of)},
@@ -221,14 +218,14 @@ def validate_rows(df: pd.DataFrame, contract: Contract, as_of: date) -> list[Exp
     """Row-level suite on loaded rows (columns ingest_id, line_number and the contract's)."""
     if df.empty:
         return []
-    return _run(contract.source, "row", gx_frame(df, contract), ["ingest_id", LINE], as_of, check_first=True)
+    return _run(contract.source, "row", gx_frame(df, contract), ["ingest_id", LINE], as_of)
 
 
 def validate_files(summary: pd.DataFrame, contract: Contract, as_of: date) -> list[ExpectationOutcome]:
     """Batch-level suite on one row per file (file_path, rows_loaded, min_rows, quarantine_share, max_<date>)."""
     if summary.empty:
         return []
-    return _run(contract.source, "batch", summary, ["file_path"], as_of, check_first=True)
+    return _run(contract.source, "batch", summary, ["file_path"], as_of)
 
 
 def expected_min_rows(previous_rows: int | None, ratio: float) -> int:
