@@ -67,13 +67,21 @@ def profiles(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(data=st.lists(rows(), min_size=1, max_size=6), profile=profiles())
-def test_values_survive_every_export_habit(data, profile, tmp_path_factory):
+@given(data=st.lists(rows(), min_size=1, max_size=6), profile=profiles(), duckdb_reader=st.booleans())
+def test_values_survive_every_export_habit(data, profile, duckdb_reader, tmp_path_factory):
+    """Either CSV reader: the exact path (what short files take) or DuckDB's (long files')."""
+    import pipelines.ingest.read as read
+
     folder = tmp_path_factory.mktemp("exact")
     path = folder / f"export.{profile.kind}"
     lines = write_file(path, CONTRACT, data, profile, seed=3)
     con = connect(folder / "w.duckdb")
-    res = ingest_file(con, "bailleur", path)
+    kept = read.FAST_MIN_LINES
+    read.FAST_MIN_LINES = 0 if duckdb_reader else kept
+    try:
+        res = ingest_file(con, "bailleur", path)
+    finally:
+        read.FAST_MIN_LINES = kept
     got = con.execute("select * exclude (ingest_id, extra_columns) "
                       "from staging_bailleur order by line_number").fetchall()
     cols = [d[0] for d in con.description]
@@ -113,6 +121,7 @@ def test_line_breaks_inside_fields_keep_every_line_number(tmp_path, monkeypatch)
     import pipelines.ingest.read as read
 
     monkeypatch.setattr(read, "MULTILINE_MIN_LINES", 0)  # (a large file's path, on a small file)
+    monkeypatch.setattr(read, "FAST_MIN_LINES", 0)
     header = "num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;adresse_complement;code_postal;loyer_mensuel_cc;montant_dette\r\n"
     lines, expected, physical = [header], {}, 1
     for i in range(3000):
@@ -190,6 +199,7 @@ def test_a_bad_date_past_the_typed_sample_is_quarantined_with_its_own_text(tmp_p
             for i in range(6000)]
     path = tmp_path / "cdp_crlf.csv"
     path.write_bytes((header + "".join(body)).encode("utf-8"))
+    monkeypatch.setattr(read, "FAST_MIN_LINES", 0)  # DuckDB's reader first, whatever the file's length
 
     def ingest(name):
         con = connect(tmp_path / name)
