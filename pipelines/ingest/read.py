@@ -1,9 +1,9 @@
 """Reading a partner file into records: one row per data line with its line number
 and its fields (c1..cN, N = the header's width). Typing and rules: see rules.py.
 
-CSV: DuckDB's own parser when line numbers provably follow from record order and the
-line breaks counted inside quoted fields (some columns typed natively; one thread when a
-field spans lines), the exact line-by-line path otherwise; either way a blank line, a
+CSV: DuckDB's own parser for files of FAST_MIN_LINES lines or more when line numbers provably
+follow from record order and the line breaks counted inside quoted fields (some columns typed
+natively; one thread when a field spans lines), the exact line-by-line path otherwise; either way a blank line, a
 quoted field spanning lines or a line with a stray delimiter keeps its place in the
 file (docs/DECISIONS.md). Excel files go through python-calamine.
 """
