@@ -21,6 +21,7 @@ import pyarrow as pa
 from pipelines.contracts import Contract, load_contract, sql_str
 from pipelines.ingest.read import (
     FileShape,
+    WORKING_TABLES,
     UnreadableFile,
     drop_objects,
     line_texts,
@@ -425,8 +426,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, source: str, paths: list[Path],
         flush()
     finally:
         batch.drop()
-        for t in ("_lines", "_spans", "_rejects", "_rejects_scan"):  # the readers' working tables
-            con.execute(f"drop table if exists {t}")
+        drop_objects(con, WORKING_TABLES)
     return results
 
 

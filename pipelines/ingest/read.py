@@ -315,6 +315,10 @@ def reader_objects(tag: str) -> list[tuple[str, str]]:
                                        ("_parsed", "_rejected", "_rejected_records", "_breaks", "_slow")]
 
 
+# the readers' working tables, replaced file after file (dropped once a call is done)
+WORKING_TABLES = [("table", name) for name in ("_lines", "_spans", "_rejects", "_rejects_scan")]
+
+
 def drop_objects(con, objects: list[tuple[str, str]]) -> None:
     for kind, name in objects:
         con.execute(f"drop {kind} if exists {name}")

@@ -29,15 +29,9 @@ _TEXT = {str: str, float: _float_text, dt.date: dt.date.isoformat, dt.datetime: 
 
 def _cell_text(value) -> str:
     convert = _TEXT.get(type(value))
-    if convert is not None:
-        return convert(value)
-    if isinstance(value, dt.datetime):
-        return _datetime_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return _float_text(value)
-    return str(value)
+    if convert is None:  # a subclass: its parent's conversion (datetime before date)
+        convert = next((_TEXT[kind] for kind in (dt.datetime, dt.date, float) if isinstance(value, kind)), str)
+    return convert(value)
 
 
 def _open_workbook(path: Path):
