@@ -89,16 +89,24 @@ def _num(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series.astype("object").where(series.notna()), errors="coerce").astype(float)
 
 
-def add_source_facts(con, snap: pd.DataFrame) -> pd.DataFrame:
-    """Join what partners reported by each row's as-of date; derive the model's columns."""
-    from pipelines.route.routing import consumption_units
-
-    con.register("_snap", snap[["household_id", "as_of"]])
+def partner_facts(con, keys: pd.DataFrame) -> pd.DataFrame:
+    """What partners reported about each (household_id, as_of) of `keys` by that date (SQL only:
+    DuckDB runs it without holding Python's lock, so a caller may read it in a thread)."""
+    con.register("_snap", keys[["household_id", "as_of"]])
     try:
         facts = con.sql(FACTS_SQL).to_arrow_table().to_pandas()
     finally:
         con.unregister("_snap")
     facts["as_of"] = pd.to_datetime(facts["as_of"]).dt.date
+    return facts
+
+
+def add_source_facts(con, snap: pd.DataFrame, facts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Join what partners reported by each row's as-of date; derive the model's columns.
+    `facts`: `partner_facts` of (at least) the snapshot's keys, already read."""
+    from pipelines.route.routing import consumption_units
+
+    facts = partner_facts(con, snap) if facts is None else facts
     out = snap.merge(facts, on=["household_id", "as_of"], how="left")
     out["private_landlord"] = out["cdp_landlord"].map({"prive_physique": 1.0, "prive_morale": 1.0, "social": 0.0})
     out.loc[out["private_landlord"].isna() & out["social_snapshot"].fillna(False).astype(bool), "private_landlord"] = 0.0
