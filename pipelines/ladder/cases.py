@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pipelines.ladder.legal import load_rules
 from pipelines.ladder.stages import Event, Situation, situation
+from pipelines.memory import paused_gc
 
 _DATE_KEYS = ("lease_date", "hearing", "first_unpaid")
 
@@ -31,6 +32,7 @@ _KEYS = {"lease_date": "date", "hearing": "date", "first_unpaid": "date", "debt"
          "monthly_rent": "double", "amount": "double", "outcome": "varchar", "statut": "varchar"}
 
 
+@paused_gc()
 def load_timelines(con, households: list[str] | None = None, until: date | None = None) -> dict[str, list[Event]]:
     """Every household's dated events (case_events), oldest first; events of the same day in a
     fixed order (the stage must not depend on the order the database returns them in). The
@@ -94,6 +96,7 @@ def load_timelines(con, households: list[str] | None = None, until: date | None 
     return out
 
 
+@paused_gc()
 def open_situations(timelines: dict[str, list[Event]], as_of: date, rules=None) -> dict[str, Situation]:
     """Each household's situation as of a date (its events up to that day), open ones only."""
     rules = rules or load_rules()
@@ -107,6 +110,7 @@ def open_situations(timelines: dict[str, list[Event]], as_of: date, rules=None) 
     return out
 
 
+@paused_gc()
 def build_cases(con, as_of: date, timelines: dict[str, list[Event]] | None = None,
                 situations: dict[str, Situation] | None = None) -> int:
     """Rebuild `cases`: one row per household whose situation is open as of `as_of`. The

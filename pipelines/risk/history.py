@@ -14,6 +14,7 @@ import pandas as pd
 from pipelines.ladder.cases import load_timelines  # noqa: F401  (training and scoring read them from here)
 from pipelines.ladder.legal import LegalRules, load_rules
 from pipelines.ladder.stages import EXITS, RANK, Event, situation
+from pipelines.memory import paused_gc
 
 HORIZON_DAYS = 183  # "within 6 months"
 _CLOSED = frozenset(EXITS) | {"expulsion"}  # a procedure that ended
@@ -108,6 +109,7 @@ def monthly_dates(first: date, last: date) -> list[date]:
     return out
 
 
+@paused_gc()
 def snapshots(timelines: dict[str, list[Event]], dates: list[date], with_label: bool,
               horizon_days: int = HORIZON_DAYS, rules: LegalRules | None = None, progress=None,
               situations: dict | None = None) -> pd.DataFrame:
