@@ -172,3 +172,20 @@ def test_the_run_rebuilds_households_with_their_key_and_dates(ran):
     hid = con.execute("select household_id from households limit 1").fetchall()[0][0]
     with pytest.raises(duckdb.ConstraintException):
         con.execute("insert into households values (?, null, null, null, null)", [hid])
+
+
+def test_python_collects_cycles_again_after_a_stage_step_fails(tmp_path):
+    """The stage steps pause Python's cycle collector while they build the timelines; a step
+    that fails must not leave it paused for the rest of a long-running process (a Prefect
+    worker would then keep every cyclic garbage it makes)."""
+    import gc
+
+    from pipelines.ladder.cases import load_timelines
+
+    con = connect(tmp_path / "w.duckdb")
+    con.execute("drop table case_events")
+    assert gc.isenabled()
+    with pytest.raises(Exception, match="case_events"):
+        load_timelines(con)
+    assert gc.isenabled()
+    con.close()
