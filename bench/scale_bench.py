@@ -11,7 +11,9 @@ validate, then `vigie run`'s: link, stage, score, route, indicators, commit (sta
 indicators are one transaction), snapshot; then export (xlsx lists), report.
 In the same run, DuckDB's own typed `read_csv` reads every generated CSV (the reference
 the ingest is compared with). Peak memory is the highest resident size sampled during
-the step. Prints one table; writes bench/results/scale_bench.json.
+the step. A fixed workload (`machine_probe`) is timed before and after each size: absolute
+times only compare between runs whose probes agree. Prints one table; writes
+bench/results/scale_bench.json.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -78,6 +81,39 @@ def measure(steps: dict, name: str, fn):
     steps[name] = {"seconds": round(time.perf_counter() - started, 2), "peak_mb": round(mem.peak)}
     print(f"  {name:<22} {steps[name]['seconds']:>8.1f} s {steps[name]['peak_mb']:>7} MB", flush=True)
     return result
+
+
+_PROBE = """
+import json, time
+import duckdb
+started = time.perf_counter()
+rows = [(i, str(i), {"debt": float(i)}) for i in range(500_000)]
+del rows
+python_s = time.perf_counter() - started
+con = duckdb.connect()
+started = time.perf_counter()
+con.execute("select sum(hash(i) % 1000) from range(50000000) t(i)").fetchall()
+print(json.dumps({"python_s": round(python_s, 2), "duckdb_s": round(time.perf_counter() - started, 2)}))
+"""
+
+
+def machine_probe(label: str) -> dict:
+    """A fixed workload, timed before and after the measured steps, in a fresh process (the
+    bench's own heap would slow its Python part): Python building small objects, as the
+    timeline walk does, and a DuckDB aggregation on every core. This machine's speed moves by
+    a quarter or more during a day (docs/BENCHMARKS.md, seventh session): the probe tells a slow
+    phase from a slower code. Its figures compare only with the same probe's."""
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True).stdout
+    probe = json.loads(out)
+    print(f"  machine probe {label}: Python {probe['python_s']:.2f} s, DuckDB {probe['duckdb_s']:.2f} s", flush=True)
+    return probe
+
+
+def probed(fn, *args) -> dict:
+    """fn(*args)'s result (a dict), with the machine probe before and after it."""
+    before = machine_probe("before")
+    result = fn(*args)
+    return {**result, "machine_probe": {"before": before, "after": machine_probe("after")}}
 
 
 def duckdb_reference(data: Path, folder: Path) -> dict[str, float]:
@@ -202,6 +238,9 @@ def table(results: list[dict]) -> str:
     lines.append(f"{'vigie run (s, MB)':<20}" + "".join(f"{r['run_s']:>18.1f}{r['run_peak_mb']:>9}" for r in results))
     lines.append(f"{'ingest / read_csv':<20}" + "".join(f"{r['ingest_vs_duckdb']:>27}" for r in results))
     lines.append(f"{'  CSV sources only':<20}" + "".join(f"{r['csv_sources_ingest_vs_duckdb']:>27}" for r in results))
+    probe = lambda p: f"{p['python_s']:.2f}/{p['duckdb_s']:.2f}"  # noqa: E731
+    lines.append(f"{'probe Py/DuckDB (s)':<20}" + "".join(
+        f"{probe(r['machine_probe']['before']) + ' -> ' + probe(r['machine_probe']['after']):>27}" for r in results))
     return "\n".join(lines)
 
 
@@ -218,14 +257,15 @@ def main() -> None:
     if args.ingest:
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
-        (out / "scale_ingest.json").write_text(json.dumps(ingest_again(args.ingest), indent=2), encoding="utf-8")
+        (out / "scale_ingest.json").write_text(json.dumps(probed(ingest_again, args.ingest), indent=2),
+                                               encoding="utf-8")
         return
     if args.rerun:
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
-        (out / "scale_rerun.json").write_text(json.dumps(rerun(args.rerun), indent=2), encoding="utf-8")
+        (out / "scale_rerun.json").write_text(json.dumps(probed(rerun, args.rerun), indent=2), encoding="utf-8")
         return
-    results = [one_size(s, SIZES[s], args.seed, args.keep) for s in args.sizes]
+    results = [probed(one_size, s, SIZES[s], args.seed, args.keep) for s in args.sizes]
     print(table(results))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
