@@ -20,8 +20,8 @@ import pyarrow as pa
 
 from pipelines.contracts import Contract, load_contract, sql_str
 from pipelines.ingest.read import (
-    FileShape,
     WORKING_TABLES,
+    FileShape,
     UnreadableFile,
     drop_objects,
     line_texts,
@@ -160,6 +160,7 @@ class _Batch:
     def __init__(self, con, contract: Contract, as_of: date):
         self.con, self.contract, self.as_of = con, contract, as_of
         self.groups: dict[str, tuple] = {}   # shape's key -> (its relations, a shape, native types, its bin)
+        self.bins: set[str] = set()          # the bins made so far (each one of the group's relations)
         self.waiting: list[_Read] = []
         self.lines = self.bytes = 0
 
@@ -176,20 +177,22 @@ class _Batch:
         inputs = [(shape.records_table, shape.native, read.res.rows_read - read.slow_rows)]
         if read.slow_rows:
             inputs.append((shape.slow_table, {}, read.slow_rows))
+        referred = False
         for table, native, rows in inputs:
-            copy = rows < COPY_MAX_ROWS
             # what the typing SQL depends on (see _typed_select), not the SQL itself: cheaper to build
             key = repr((shape.kind, len(shape.header), sorted(shape.mapping.items()), shape.extras, sorted(native.items())))
             relations, _, _, bin_name = self.groups.setdefault(key, ([], shape, native, f"_bin{len(self.groups)}"))
             select = f"select {k} as _file, * from {table}"
-            if not copy:
+            if rows >= COPY_MAX_ROWS:
                 relations.append(select)
-            elif f"select * from {bin_name}" in relations:
+                referred = True
+            elif bin_name in self.bins:
                 con.execute(f"insert into {bin_name} by name {select}")
             else:
                 con.execute(f"create or replace temp table {bin_name} as {select}")
                 relations.insert(0, f"select * from {bin_name}")
-        if all(rows < COPY_MAX_ROWS for _, _, rows in inputs):
+                self.bins.add(bin_name)
+        if not referred:  # everything copied: the reader's tables are not needed any more
             drop_objects(con, shape.temporary)
             shape.temporary = []
         self.waiting.append(read)
@@ -315,7 +318,7 @@ class _Batch:
     def drop(self) -> None:
         for read in self.waiting:
             drop_objects(self.con, read.shape.temporary)
-        for name in [g[3] for g in self.groups.values()] + ["_btyped", "_bskip"]:
+        for name in [*self.bins, "_btyped", "_bskip"]:
             self.con.execute(f"drop table if exists {name}")
 
 
