@@ -27,12 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from pipelines.ladder.cases import build_cases, load_timelines, open_situations  # noqa: E402
+from pipelines.ladder.cases import insert_cases, timeline_table  # noqa: E402
 from pipelines.ladder.events import ACTS  # noqa: E402
 from pipelines.risk import model as risk_model  # noqa: E402
 from pipelines.risk.features import add_source_facts  # noqa: E402
-from pipelines.risk.history import snapshots  # noqa: E402
 from pipelines.risk.reasons import top_reasons  # noqa: E402
+from pipelines.walk import walk  # noqa: E402
 from pipelines.synth.world import World  # noqa: E402
 from pipelines.warehouse import connect  # noqa: E402
 
@@ -77,19 +77,15 @@ def bench_scoring(households: int, seed: int) -> dict:
     con.execute("insert into case_events select * from _ev")
     con.unregister("_ev")
     as_of = date.today()
-    t = time.perf_counter()  # as `vigie run` does: timelines and situations once, for stages and score
-    timelines = load_timelines(con, until=as_of)
-    steps["timelines"] = time.perf_counter() - t
+    t = time.perf_counter()  # as `vigie run` does (pipelines/walk.py), in one process here
+    table = timeline_table(con, until=as_of)
+    steps["timelines (SQL)"] = time.perf_counter() - t
     t = time.perf_counter()
-    situations = open_situations(timelines, as_of)
-    open_cases = build_cases(con, as_of, timelines, situations)
-    steps["cases (stages)"] = time.perf_counter() - t
+    cases, snap = walk(table, as_of)
+    steps["walk: stages and timeline features"] = time.perf_counter() - t
+    open_cases = insert_cases(con, cases)
     model, meta = risk_model.load()
-    hids = [r[0] for r in con.execute("select household_id from cases").fetchall()]
     t0 = t = time.perf_counter()
-    snap = snapshots({h: timelines[h] for h in hids}, [as_of], with_label=False, situations=situations)
-    steps["score: timeline features"] = time.perf_counter() - t
-    t = time.perf_counter()
     frame = add_source_facts(con, snap)
     steps["score: partner facts (empty tables)"] = time.perf_counter() - t
     t = time.perf_counter()

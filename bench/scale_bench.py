@@ -11,8 +11,9 @@ validate, then `vigie run`'s: link, stage, score, route, indicators, commit (sta
 indicators are one transaction), snapshot; then export (xlsx lists), report.
 In the same run, DuckDB's own typed `read_csv` reads every generated CSV (the reference
 the ingest is compared with). Peak memory is the highest resident size sampled during
-the step. A fixed workload (`machine_probe`) is timed before and after each size: absolute
-times only compare between runs whose probes agree. Prints one table; writes
+the step, this process's and its children's together. A fixed workload (`machine_probe`)
+is timed before and after each size: absolute times only compare between runs whose
+probes agree. Prints one table; writes
 bench/results/scale_bench.json.
 """
 from __future__ import annotations
@@ -48,7 +49,8 @@ RUN_STEPS = ("link", "stage", "score", "route", "indicators", "commit", "snapsho
 
 
 class PeakRSS:
-    """Highest resident memory (MB) of this process while the block runs."""
+    """Highest resident memory (MB) of this process and its children (the timeline walk's second
+    process, `pipelines/walk.py`), summed at each sample, while the block runs."""
 
     def __enter__(self):
         self.peak, self._stop = self._rss(), threading.Event()
@@ -67,11 +69,23 @@ class PeakRSS:
 
     @staticmethod
     def _rss() -> float:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        def resident(pid) -> float:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            return int(line.split()[1]) / 1024
+            except OSError:  # (a child that has just ended)
+                pass
+            return 0.0
+
+        children = set()
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                children.update((task / "children").read_text().split())
+            except OSError:
+                pass
+        return resident("self") + sum(resident(pid) for pid in children)
 
 
 def measure(steps: dict, name: str, fn):

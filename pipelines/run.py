@@ -8,12 +8,12 @@ import pandas as pd
 
 from pipelines.analytics import pseudonym_key, write_snapshot
 from pipelines.indicators import charter as charter_indicators
-from pipelines.ladder.cases import build_cases, load_timelines, open_situations
 from pipelines.ladder.events import build_case_events
 from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
 from pipelines.risk.train import score_cases, shadow_scores
 from pipelines.route.routing import route_cases
+from pipelines.walk import open_cases, second_process
 from pipelines.warehouse import recreate_table
 from vigie.config import MODELS_DIR
 
@@ -96,21 +96,20 @@ def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow
     scored and routed (evaluation mode: with a seed; shadow mode: another model recorded aside).
     `step(name, fn)` runs each step (bench/scale_bench.py times them with it)."""
     def stage():
-        events = build_case_events(con)
-        date_households(con)
-        # each household's events and situation, read and worked out once for the stages and the score
-        timelines = load_timelines(con, until=as_of)
-        situations = open_situations(timelines, as_of)
-        return events, build_cases(con, as_of, timelines, situations), timelines, situations
+        with second_process() as helper:  # (started now: it imports while DuckDB builds the events)
+            events = build_case_events(con)
+            date_households(con)
+            # each household's timeline walked once for its stage and its risk features
+            return events, *open_cases(con, as_of, helper)
 
     con.execute("begin transaction")
     try:
-        events, cases, timelines, situations = step("stage", stage)
-        version = step("score", lambda: score_cases(con, as_of, timelines, situations))
+        events, cases, features = step("stage", stage)
+        version = step("score", lambda: score_cases(con, as_of, features))
         if not shadow_model:
-            timelines = situations = None  # every timeline is in memory (6 GB at L): not kept for routing
+            features = None
         step("route", lambda: route_cases(con, as_of, evaluation_seed))
-        shadowed = step("shadow", lambda: shadow_scores(con, as_of, shadow_model, timelines, situations)) \
+        shadowed = step("shadow", lambda: shadow_scores(con, as_of, shadow_model, features)) \
             if shadow_model else None
         indicators = step("indicators", lambda: charter_indicators.compute(con, as_of))
         step("commit", lambda: con.execute("commit"))

@@ -32,11 +32,16 @@ _KEYS = {"lease_date": "date", "hearing": "date", "first_unpaid": "date", "debt"
          "monthly_rent": "double", "amount": "double", "outcome": "varchar", "statut": "varchar"}
 
 
-@paused_gc()
 def load_timelines(con, households: list[str] | None = None, until: date | None = None) -> dict[str, list[Event]]:
     """Every household's dated events (case_events), oldest first; events of the same day in a
-    fixed order (the stage must not depend on the order the database returns them in). The
-    details are unpacked by DuckDB (json.loads event by event took most of the time)."""
+    fixed order (the stage must not depend on the order the database returns them in)."""
+    return timelines_from_table(timeline_table(con, households, until))
+
+
+def timeline_table(con, households: list[str] | None = None, until: date | None = None) -> pa.Table:
+    """`case_events` as `timelines_from_table` reads them: ordered by household, then day and a
+    fixed order within a day, with the details unpacked by DuckDB (json.loads event by event
+    took most of the time). A household's events are consecutive rows."""
     where = []
     if households is not None:
         con.register("_tl_ids", pd.DataFrame({"household_id": households}))
@@ -58,6 +63,13 @@ def load_timelines(con, households: list[str] | None = None, until: date | None 
         order by household_id, event_date, event, source, source_key, details""").to_arrow_table()
     if households is not None:
         con.unregister("_tl_ids")
+    return table
+
+
+@paused_gc()
+def timelines_from_table(table: pa.Table) -> dict[str, list[Event]]:
+    """Each household's events, from rows of `timeline_table` (any slice of them that keeps
+    a household's rows together)."""
     out: dict[str, list[Event]] = defaultdict(list)
     if not table.num_rows:
         return out
@@ -110,40 +122,18 @@ def open_situations(timelines: dict[str, list[Event]], as_of: date, rules=None) 
     return out
 
 
-@paused_gc()
-def build_cases(con, as_of: date, timelines: dict[str, list[Event]] | None = None,
-                situations: dict[str, Situation] | None = None) -> int:
-    """Rebuild `cases`: one row per household whose situation is open as of `as_of`. The
-    timelines and situations, when given, are those the risk score will use too."""
-    if timelines is None:
-        timelines = load_timelines(con, until=as_of)
-    if situations is None:
-        situations = open_situations(timelines, as_of)
-    out = []
-    for hid, s in situations.items():
-        debt = rent = None  # the last debt and the last rent reported by the as-of date
-        for e in timelines[hid]:
-            if e.day <= as_of:
-                value = e.data.get("debt")
-                if value is not None:
-                    debt = value
-                value = e.data.get("monthly_rent")
-                if value:
-                    rent = value
-        out.append({"case_id": "C" + hid[1:], "household_id": hid, "as_of": as_of, "stage": s.stage,
-                    "stage_since": s.stage_since, "next_deadline": s.next_deadline,
-                    "next_deadline_kind": s.next_deadline_kind, "deadline_passed": s.deadline_passed,
-                    "earliest_eviction": s.earliest_eviction, "debt": debt, "monthly_rent": rent,
-                    "warnings": s.warnings})
+CASE_COLUMNS = ["case_id", "household_id", "as_of", "stage", "stage_since", "next_deadline",
+                "next_deadline_kind", "deadline_passed", "earliest_eviction", "debt", "monthly_rent", "warnings"]
+
+
+def insert_cases(con, rows: pd.DataFrame) -> int:
+    """Replace `cases` with these rows (CASE_COLUMNS; `pipelines/walk.py` builds them)."""
     con.execute("delete from cases")
-    if out:
+    if len(rows):
         # through Arrow, which types a column from all its values (DuckDB's pandas scan samples
         # the first rows: a run of empty warning lists made it type the column as NULL[])
-        frame = pa.Table.from_pandas(pd.DataFrame(out), preserve_index=False)
-        con.register("_cases_df", frame)
-        con.execute("""insert into cases (case_id, household_id, as_of, stage, stage_since, next_deadline,
-                           next_deadline_kind, deadline_passed, earliest_eviction, debt, monthly_rent, warnings)
-                       select case_id, household_id, as_of, stage, stage_since, next_deadline, next_deadline_kind,
-                              deadline_passed, earliest_eviction, debt, monthly_rent, warnings from _cases_df""")
+        con.register("_cases_df", pa.Table.from_pandas(rows[CASE_COLUMNS], preserve_index=False))
+        names = ", ".join(CASE_COLUMNS)
+        con.execute(f"insert into cases ({names}) select {names} from _cases_df")
         con.unregister("_cases_df")
-    return len(out)
+    return len(rows)

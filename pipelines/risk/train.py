@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 from pipelines.analytics import BIRTHS_SQL
 from pipelines.risk import model as risk_model
 from pipelines.risk.evaluate import calibration_curve_png, fairness_table, metric_table, precision_by_date
-from pipelines.risk.features import FEATURES, add_source_facts, partner_facts
+from pipelines.risk.features import FEATURES, add_source_facts
 from pipelines.risk.history import HORIZON_DAYS, load_timelines, monthly_dates, snapshots
 from pipelines.risk.reasons import top_reasons
 from pipelines.route.routing import capacity, routing_rules
@@ -146,45 +145,39 @@ def evaluate(con, version: str | None = None, horizon_days: int = HORIZON_DAYS, 
     return table, lift, fairness_table(rows, p, meta["fairness_k"])
 
 
-def _scored(con, as_of: date, model, meta: dict, timelines: dict | None = None,
-            situations: dict | None = None) -> pd.DataFrame:
-    """Score, reasons and version for every open case of `cases` (timelines and situations:
-    those `build_cases` used, when the caller has them)."""
-    hids = [r[0] for r in con.execute("select household_id from cases").fetchall()]
-    if not hids:
+def _scored(con, as_of: date, model, meta: dict, features: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Score, reasons and version for every open case of `cases`. `features`: their timeline
+    features as `pipelines/walk.py` returned them with the cases, when the caller has them."""
+    if features is None:
+        hids = [r[0] for r in con.execute("select household_id from cases").fetchall()]
+        features = snapshots(load_timelines(con, hids), [as_of], with_label=False) if hids else pd.DataFrame()
+    if features.empty:
         return pd.DataFrame(columns=["household_id", "risk_score", "risk_reasons", "model_version"])
-    timelines = load_timelines(con, hids) if timelines is None else {h: timelines[h] for h in hids}
-    # DuckDB reads the partners' facts in a second thread while Python walks the timelines
-    # (about 0.5 s of 8 at M); nothing else uses the connection until the facts are in
-    with ThreadPoolExecutor(1) as pool:
-        facts = pool.submit(partner_facts, con, pd.DataFrame({"household_id": hids, "as_of": as_of}))
-        snap = snapshots(timelines, [as_of], with_label=False, situations=situations)
-        frame = add_source_facts(con, snap, facts.result())
+    frame = add_source_facts(con, features)
     score, contrib = risk_model.contributions(model, frame, meta["reference"])
     return pd.DataFrame({"household_id": frame["household_id"], "risk_score": np.round(score, 4),
                          "risk_reasons": top_reasons(frame, contrib), "model_version": meta["version"]})
 
 
-def score_cases(con, as_of: date, timelines: dict | None = None, situations: dict | None = None) -> str | None:
+def score_cases(con, as_of: date, features: pd.DataFrame | None = None) -> str | None:
     """Score every open case with the current model (risk, reasons, version); None without a model."""
     loaded = risk_model.load()
     if loaded is None:
         return None
-    con.register("_scored", _scored(con, as_of, *loaded, timelines, situations))
+    con.register("_scored", _scored(con, as_of, *loaded, features))
     con.execute("""update cases set risk_score = s.risk_score, risk_reasons = s.risk_reasons,
                    model_version = s.model_version from _scored s where cases.household_id = s.household_id""")
     con.unregister("_scored")
     return loaded[1]["version"]
 
 
-def shadow_scores(con, as_of: date, version: str, timelines: dict | None = None,
-                  situations: dict | None = None) -> int:
+def shadow_scores(con, as_of: date, version: str, features: pd.DataFrame | None = None) -> int:
     """Shadow mode: score the open cases with another model version and record it (with the
     rank it would give within each destination) without touching `cases` or the lists."""
     loaded = risk_model.load(version)
     if loaded is None:
         raise risk_model.ModelError(f"modèle {version} introuvable")
-    scored = _scored(con, as_of, *loaded, timelines, situations)
+    scored = _scored(con, as_of, *loaded, features)
     con.register("_shadow", scored)
     con.execute("""insert into shadow_scores
                    select current_timestamp, ?, s.model_version, c.case_id, c.destination, s.risk_score, s.risk_reasons,
