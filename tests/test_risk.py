@@ -185,3 +185,32 @@ def test_without_a_model_run_ranks_by_stage_and_says_so(con, tmp_path, monkeypat
     assert summary["risk_model"] is None
     rows = con.execute("select model_version, risk_reasons from cases").fetchall()
     assert all(v is None for v, _ in rows) and all(r.startswith("stade") for _, r in rows)
+
+
+def test_two_landlord_reports_of_the_same_day_give_the_same_facts_whatever_their_order(con):
+    """A household two landlords list on the same extraction date (two tenancies linked as one
+    household): the household size the score reads is the list loaded last, on every run,
+    whatever order the rows sit in."""
+    from pipelines.risk.features import partner_facts
+
+    hid, ingest_id, line = con.execute("""
+        select r.household_id, r.ingest_id, r.line_number from source_records r
+        join cases c using (household_id) where r.source = 'bailleur' order by all limit 1""").fetchall()[0]
+    top = con.execute("select max(ingest_id) from ingest_log").fetchall()[0][0]
+    as_of = date.today()
+    chosen = []
+    for order in ((1, 2), (2, 1)):  # which of the two same-day rows is written first
+        con.execute("begin transaction")
+        for k in order:
+            con.execute("insert into ingest_log select * replace (? as ingest_id, file_path || ? as file_path) "
+                        "from ingest_log where ingest_id = ?", [top + k, f"#{k}", ingest_id])
+            con.execute("""insert into staging_bailleur select * replace (? as ingest_id, ?::date as date_extraction,
+                               'TEST' || ? as bailleur_code, ? as nb_occupants)
+                           from staging_bailleur where ingest_id = ? and line_number = ?""",
+                        [top + k, as_of.isoformat(), str(k), 10 * k, ingest_id, line])
+            key = con.execute("select source_key from source_records where ingest_id = ?", [top + k]).fetchall()[0][0]
+            con.execute("insert into record_households values ('bailleur', ?, ?)", [key, hid])
+        facts = partner_facts(con, pd.DataFrame({"household_id": [hid], "as_of": [as_of]}))
+        chosen.append(int(facts["occupants"].iloc[0]))
+        con.execute("rollback")
+    assert chosen == [20, 20]  # the second file's row (loaded last), both times

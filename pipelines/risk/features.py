@@ -10,34 +10,39 @@ from pipelines.ladder.stages import LADDER
 _FROM = ("from source_records r join staging_{s} s on s.ingest_id = r.ingest_id "
          "and s.line_number = r.line_number where r.source = '{s}' and r.household_id is not null")
 
-# Facts the partners reported, each with the date it became known.
+# Facts the partners reported, each with the date it became known. The latest fact wins; of two
+# reported the same day (two landlords' lists of one date for a household), the one loaded last
+# (`k`: the date, then the file and line), so that a case scores the same on every run.
 FACTS_SQL = f"""
 with snap as (select distinct household_id, as_of from _snap),
-cdp as (select r.household_id, s.date_signification as d, s.beneficiaire_apl as apl, s.bailleur_type
+cdp as (select r.household_id, s.date_signification as d, s.beneficiaire_apl as apl, s.bailleur_type,
+               (s.date_signification, r.ingest_id, r.line_number) as k
         {_FROM.format(s='cdp')}),
 bail as (select r.household_id, s.date_extraction as d, s.plan_apurement, s.plan_respecte,
-                s.fragilite_signalee, s.nb_occupants {_FROM.format(s='bailleur')}),
+                s.fragilite_signalee, s.nb_occupants, (s.date_extraction, r.ingest_id, r.line_number) as k
+         {_FROM.format(s='bailleur')}),
 fsl as (select r.household_id, s.date_depot, s.date_decision, s.decision, s.ressources_mensuelles,
-               s.nb_adultes, s.nb_enfants_moins_14, s.nb_enfants_14_plus {_FROM.format(s='fsl')}),
+               s.nb_adultes, s.nb_enfants_moins_14, s.nb_enfants_14_plus,
+               (s.date_depot, r.ingest_id, r.line_number) as k {_FROM.format(s='fsl')}),
 suivi as (select 'M' || substr(s.case_id, 2) as household_id, s.date_contact as d, s.statut
           {_FROM.format(s='suivi').replace('r.household_id is not null', 's.date_contact is not null')}),
 from_cdp as (
-    select n.household_id, n.as_of, arg_max(c.apl, c.d) filter (where c.apl is not null) as apl,
-           arg_max(c.bailleur_type, c.d) as cdp_landlord
+    select n.household_id, n.as_of, arg_max(c.apl, c.k) filter (where c.apl is not null) as apl,
+           arg_max(c.bailleur_type, c.k) as cdp_landlord
     from snap n join cdp c on c.household_id = n.household_id and c.d <= n.as_of group by all),
 from_bail as (
-    select n.household_id, n.as_of, arg_max(b.plan_apurement, b.d) as plan_signed,
-           arg_max(b.plan_respecte, b.d) as plan_kept, bool_or(b.fragilite_signalee) as fragile,
-           arg_max(b.nb_occupants, b.d) as occupants
+    select n.household_id, n.as_of, arg_max(b.plan_apurement, b.k) as plan_signed,
+           arg_max(b.plan_respecte, b.k) as plan_kept, bool_or(b.fragilite_signalee) as fragile,
+           arg_max(b.nb_occupants, b.k) as occupants
     from snap n join bail b on b.household_id = n.household_id and b.d <= n.as_of group by all),
 from_fsl as (
     select n.household_id, n.as_of, count(*) as fsl_filed,
            count(*) filter (where f.decision = 'refus' and f.date_decision <= n.as_of) as fsl_refused,
-           arg_max(f.date_decision is null or f.date_decision > n.as_of, f.date_depot) as fsl_pending,
-           arg_max(f.ressources_mensuelles, f.date_depot) as income,
-           arg_max(f.nb_adultes, f.date_depot) as adults,
-           arg_max(f.nb_enfants_moins_14, f.date_depot) as under_14,
-           arg_max(f.nb_enfants_14_plus, f.date_depot) as over_14
+           arg_max(f.date_decision is null or f.date_decision > n.as_of, f.k) as fsl_pending,
+           arg_max(f.ressources_mensuelles, f.k) as income,
+           arg_max(f.nb_adultes, f.k) as adults,
+           arg_max(f.nb_enfants_moins_14, f.k) as under_14,
+           arg_max(f.nb_enfants_14_plus, f.k) as over_14
     from snap n join fsl f on f.household_id = n.household_id and f.date_depot <= n.as_of group by all),
 from_suivi as (
     select n.household_id, n.as_of, count(*) as contacts,
