@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.analytics import pseudonym_key, write_snapshot
+from pipelines.helper import helper_process
 from pipelines.indicators import charter as charter_indicators
 from pipelines.ladder.events import build_case_events
 from pipelines.link.households import REVIEW_BAND, deterministic_links, link
 from pipelines.link.keys import arrondissement
 from pipelines.risk.train import score_cases, shadow_scores
 from pipelines.route.routing import route_cases
-from pipelines.walk import open_cases, second_process
+from pipelines.walk import open_cases
 from pipelines.warehouse import recreate_table
 from vigie.config import MODELS_DIR
 
@@ -23,7 +24,8 @@ LINKAGE_MODEL = MODELS_DIR / "linkage" / "splink_model.json"
 def link_households(con, model_path: Path = LINKAGE_MODEL, train: bool = False) -> dict:
     decisions = {(l, r): a for l, r, a in con.execute(
         "select unique_id_l, unique_id_r, accepted from link_decisions").fetchall()}
-    records, pairs = link(con, decisions, model_path, train)
+    with helper_process("pipelines.link.records") as helper:  # (it imports while DuckDB reads the records)
+        records, pairs = link(con, decisions, model_path, train, helper)
     sure = deterministic_links(records)
     con.execute("begin transaction")
     try:
@@ -96,7 +98,7 @@ def place_on_ladder(con, as_of: date, evaluation_seed: int | None = None, shadow
     scored and routed (evaluation mode: with a seed; shadow mode: another model recorded aside).
     `step(name, fn)` runs each step (bench/scale_bench.py times them with it)."""
     def stage():
-        with second_process() as helper:  # (started now: it imports while DuckDB builds the events)
+        with helper_process("pipelines.walk") as helper:  # (it imports while DuckDB builds the events)
             events = build_case_events(con)
             date_households(con)
             # each household's timeline walked once for its stage and its risk features

@@ -3,31 +3,22 @@ deadline as of the run's date) and, for the same open cases, the timeline featur
 score reads. Two processes share the walk when the city is big.
 
 The walk is Python, one household at a time, and households are independent: at L (1.35
-million households) it is most of the stage step. Above `SPLIT_MIN_EVENTS` events, the rows
-of the timeline query (ordered by household) are cut in two at a household's boundary; a
-second process walks the second half, given its rows as Arrow, while this one walks the
-first, and the two halves' rows are put back in the same order. The cases and features are
-the same, row for row, as one process walking them all (`tests/test_walk.py`).
-
-A second process is not used in a daemon process (a Dask worker of the national flow may not
-start children) nor on a one-core machine: the walk then runs here, whole.
+million households) it is most of the stage step. Above `SPLIT_MIN_EVENTS` events, every
+other household's rows of the timeline query go to a helper process (`pipelines/helper.py`,
+as an Arrow stream), which walks them while this one walks the rest; the two answers are put
+back in household order. The cases and features are the same, row for row, as one process
+walking them all (`tests/test_walk.py`).
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
-import pickle
-import subprocess
-import sys
-from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.helper import Helper, shared
 from pipelines.ladder.cases import insert_cases, open_situations, timeline_table, timelines_from_table
 from pipelines.risk.history import snapshots
 
@@ -59,74 +50,15 @@ def walk(table: pa.Table, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _sent(table: pa.Table) -> pa.Buffer:
-    """The table as an Arrow stream (a slice pickles with its whole table's buffers)."""
+    """The table as an Arrow stream (a slice or a filtered table pickles with more than its rows)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue()
 
 
-class SecondProcess:
-    """`python -m pipelines.walk`, a fresh interpreter that walks the rows it is sent. Not
-    multiprocessing: its children import the caller's main script again (a script without a
-    main guard would run twice), and forking a process that runs DuckDB's threads is unsafe."""
-
-    def __init__(self):
-        root = str(Path(__file__).resolve().parent.parent)  # this same code, wherever it is imported from
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        self.process = subprocess.Popen([sys.executable, "-m", "pipelines.walk"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env)
-        self.households = 0  # how many open cases it walked (tests)
-        self._waiting = False  # rows sent, answer not read
-
-    def send(self, table: pa.Table, as_of: date) -> None:
-        """Send the rows to walk (it starts as soon as they are in)."""
-        try:
-            self._waiting = True
-            pickle.dump((as_of, _sent(table)), self.process.stdin, protocol=5)
-            self.process.stdin.close()
-        except BrokenPipeError:  # it stopped: result() says so
-            pass
-
-    def result(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-        """The sent rows' cases and features; None if the process failed (its error is on stderr)."""
-        try:
-            out = pickle.load(self.process.stdout)
-        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
-            return None
-        finally:
-            self._waiting = False
-        self.households = len(out[1])
-        return out
-
-    def close(self) -> None:
-        """Stop it: at once if its answer is no longer wanted (the step failed), else once it
-        has seen that nothing more comes."""
-        if self._waiting:
-            self.process.kill()
-        elif not self.process.stdin.closed:
-            self.process.stdin.close()  # nothing sent: it stops
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
-
-
-@contextmanager
-def second_process():
-    """A second process for the walk, started now (it imports while DuckDB works), or None
-    where there is no second core for it: a one-core machine, or a daemon process (a Dask
-    worker of the national flow, which already has a core of its own)."""
-    if multiprocessing.current_process().daemon or (os.cpu_count() or 1) < 2:
-        yield None
-        return
-    helper = SecondProcess()
-    try:
-        yield helper
-    finally:
-        helper.close()
+def _walk_rows(rows: pa.Table | pa.Buffer, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return walk(pa.ipc.open_stream(rows).read_all() if isinstance(rows, pa.Buffer) else rows, as_of)
 
 
 def _halves(table: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -148,7 +80,7 @@ def _merged(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values("household_id", kind="stable", ignore_index=True)
 
 
-def open_cases(con, as_of: date, helper: SecondProcess | None = None,
+def open_cases(con, as_of: date, helper: Helper | None = None,
                split_min_events: int | None = None) -> tuple[int, pd.DataFrame]:
     """Rebuild `cases` (one row per household whose situation is open as of `as_of`) and return
     its count and the open cases' timeline features (what `score_cases` reads)."""
@@ -161,26 +93,7 @@ def open_cases(con, as_of: date, helper: SecondProcess | None = None,
             table = table.drop_columns(["details"])  # read only for keys the walk does not know
         first, second = _halves(table)
         del table
-        helper.send(second, as_of)
-        cases, features = walk(first, as_of)
-        rest = helper.result()
-        if rest is None:  # the second process failed (killed, out of memory): walk its half here
-            rest = walk(second, as_of)
+        (cases, features), rest = shared(helper, _walk_rows, (first, as_of), (_sent(second), as_of))
         cases, features = _merged(cases, rest[0]), _merged(features, rest[1])
     return insert_cases(con, cases), features
 
-
-def _serve() -> None:
-    """The second process: read (as_of, rows), write back (cases, features)."""
-    out = os.fdopen(os.dup(1), "wb")  # the answer's own channel; a stray print goes to stderr
-    os.dup2(2, 1)
-    try:
-        as_of, rows = pickle.load(sys.stdin.buffer)
-    except EOFError:  # nothing was sent (the city was small)
-        return
-    pickle.dump(walk(pa.ipc.open_stream(rows).read_all(), as_of), out, protocol=5)
-    out.close()
-
-
-if __name__ == "__main__":
-    _serve()

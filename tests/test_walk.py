@@ -12,7 +12,8 @@ import pytest
 from pipelines.ladder.cases import CASE_COLUMNS
 from pipelines.risk.train import score_cases
 from pipelines.run import run
-from pipelines.walk import _halves, open_cases, second_process
+from pipelines.helper import helper_process
+from pipelines.walk import _halves, open_cases
 from pipelines.warehouse import connect
 
 
@@ -40,17 +41,34 @@ def test_two_processes_build_the_same_cases_features_and_scores_as_one(linked):
         alone, alone_features = open_cases(con, as_of)
         score_cases(con, as_of, alone_features)
         one = _cases(con)
-        with second_process() as helper:
+        with helper_process() as helper:
             split, split_features = open_cases(con, as_of, helper, split_min_events=0)
         score_cases(con, as_of, split_features)
         two = _cases(con)
     finally:
         con.execute("rollback")
     assert split == alone > 100
-    assert 0 < helper.households < split  # the other process walked a part of them
+    assert helper.answered  # the helper process walked its part
     assert two == one
     assert split_features.equals(alone_features)
     assert all(row[-3] is not None and row[-1] for row in two)  # every case scored
+
+
+def test_a_helper_that_dies_leaves_its_part_to_the_step(linked):
+    """A helper killed (out of memory, by an operator) before it answers: the step walks its
+    part itself and the cases are all there."""
+    con, as_of = linked, date.today()
+    con.execute("begin transaction")
+    try:
+        alone, _ = open_cases(con, as_of)
+        with helper_process() as helper:
+            helper.process.kill()
+            helper.process.wait()
+            count, features = open_cases(con, as_of, helper, split_min_events=0)
+    finally:
+        con.execute("rollback")
+    assert not helper.answered
+    assert count == alone == len(features) > 100
 
 
 def test_the_two_parts_never_share_a_household_and_keep_every_row():
@@ -64,7 +82,7 @@ def test_the_two_parts_never_share_a_household_and_keep_every_row():
 
 def _daemon_helper(answers):
     try:
-        with second_process() as helper:
+        with helper_process() as helper:
             answers.put("none" if helper is None else "pool")
     except Exception as e:  # noqa: BLE001 (sent back to the test)
         answers.put(f"error: {e}")
