@@ -70,3 +70,25 @@ def test_an_entity_reads_the_same_whatever_order_its_records_come_in():
     e1 = forward.set_index("unique_id").loc["e1"]
     assert (e1["surname"], e1["number"], e1["first_name"]) == ("DUPOND", "12", "HELENE")  # ties: smallest value
     assert e1["sources"] == "bailleur,cdp,fsl"
+
+
+def test_a_helper_process_working_out_half_the_keys_changes_no_record(loaded, tmp_path, monkeypatch):
+    """On a big city the second half of the distinct names and addresses goes to a helper
+    process (`pipelines/helper.py`); the records linkage compares must not change."""
+    import shutil
+
+    from pipelines.helper import helper_process
+    from pipelines.link import records
+    from pipelines.warehouse import connect
+
+    wh, _ = loaded
+    shutil.copy(wh, tmp_path / "w.duckdb")
+    con = connect(tmp_path / "w.duckdb")
+    alone = records.linkage_records(con)
+    monkeypatch.setattr(records, "SPLIT_MIN_DISTINCT", 0)
+    with helper_process("pipelines.link.records") as helper:
+        shared = records.linkage_records(con, helper)
+    con.close()
+    assert helper.answered and len(alone) > 1000
+    pd.testing.assert_frame_equal(shared, alone)
+    assert alone["street"].nunique() > 100 and alone["surname"].nunique() > 100

@@ -209,9 +209,10 @@ def pairwise_quality(predicted: pd.Series, truth: pd.Series) -> dict:
 
 
 def link(con, decisions: dict[tuple[str, str], bool] | None = None, model_path: Path | None = None,
-         train: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Records with their entity and household ids, and the scored pairs."""
-    records = linkage_records(con)
+         train: bool = False, helper=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records with their entity and household ids, and the scored pairs (`helper`: a process
+    that works out half of the matching keys, `pipelines/helper.py`)."""
+    records = linkage_records(con, helper)
     # households purged of their nominative data (`vigie purge`) keep the links made before:
     # their pseudonymised names could no longer be compared
     frozen = dict(con.execute("select r.source || '|' || r.source_key, r.household_id from record_households r "

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from pipelines.helper import Helper, shared
 from pipelines.link.keys import fold, normalise_address, surname_and_first
 
 # per source: the SQL giving, for each latest record, the fields linkage compares
@@ -22,41 +25,79 @@ _FIELDS = {
 }
 
 
-def linkage_records(con) -> pd.DataFrame:
+# below this many distinct names and addresses, a helper process costs more than it saves
+SPLIT_MIN_DISTINCT = 100_000
+
+
+def linkage_records(con, helper: Helper | None = None) -> pd.DataFrame:
     """One row per latest source record: unique_id, source, source_key, surname, first_name,
-    birth_date, number, street, postal_code, landlord, and the deterministic keys."""
+    birth_date, number, street, postal_code, landlord, and the deterministic keys. `helper`: a
+    process that works out half of the matching keys (`pipelines/helper.py`)."""
     parts = [f"""{sql} from source_records r
                  join staging_{source} s on s.ingest_id = r.ingest_id and s.line_number = r.line_number
                  where r.source = '{source}'""" for source, sql in _FIELDS.items()]
     ordered = f"{' union all '.join(parts)} order by source, source_key"  # the same records always in the same order
-    return with_matching_keys(con.sql(ordered).to_arrow_table().to_pandas())
+    return with_matching_keys(con.sql(ordered).to_arrow_table().to_pandas(), helper)
 
 
-def with_matching_keys(df: pd.DataFrame) -> pd.DataFrame:
+def with_matching_keys(df: pd.DataFrame, helper: Helper | None = None,
+                       split_min_distinct: int | None = None) -> pd.DataFrame:
     """Raw fields (surname, first_name, full_name, birth_date, address, landlord, source,
-    source_key) -> the compared keys and the record's unique_id."""
+    source_key) -> the compared keys and the record's unique_id. The keys are worked out once
+    per distinct name and address; with a helper, the second half of them there meanwhile."""
     df = df.copy()
-    names = _each_distinct(surname_and_first, df["surname"], df["first_name"], df["full_name"])
+    names, name_of = _distinct(df["surname"], df["first_name"], df["full_name"])
+    addresses, address_of = _distinct(df["address"])
+    split = SPLIT_MIN_DISTINCT if split_min_distinct is None else split_min_distinct
+    if helper is not None and len(names) + len(addresses) >= max(split, 1):
+        n, a = len(names) // 2, len(addresses) // 2
+        mine, theirs = shared(helper, _keys, (names[:n], addresses[:a]), (names[n:], addresses[a:]))
+        keys = (mine[0] + theirs[0], mine[1] + theirs[1])
+    else:
+        keys = _keys(names, addresses)
+    names, addresses = _spread(keys[0], name_of), _spread(keys[1], address_of)
     df["surname"] = [n[0] for n in names]
     df["first_name"] = [n[1] or None for n in names]
-    addresses = _each_distinct(normalise_address, df["address"])
     df["number"] = [a[0] or None for a in addresses]
     df["street"] = [a[1] or None for a in addresses]
-    df["landlord"] = _each_distinct(lambda x: fold(x) or None, df["landlord"])
+    landlords, landlord_of = _distinct(df["landlord"])
+    df["landlord"] = _spread([fold(x) or None for (x,) in landlords], landlord_of)
     df["birth_date"] = pd.to_datetime(df["birth_date"]).dt.strftime("%Y-%m-%d")
     df["unique_id"] = df["source"] + "|" + df["source_key"]
     return df.drop(columns=["full_name", "address"])
 
 
-def _each_distinct(func, *columns: pd.Series) -> list:
-    """func(*row) for each row of the columns, computed once per distinct row (a household's
-    name and address come back in every monthly list and every act of its procedure)."""
+def _keys(names: list[tuple], addresses: list[tuple]) -> tuple[list, list]:
+    """The matching keys of distinct (surname, first name, full name) and (address,) rows."""
+    return [surname_and_first(*row) for row in names], [normalise_address(*row) for row in addresses]
+
+
+def _distinct(*columns: pd.Series) -> tuple[list[tuple], np.ndarray]:
+    """The distinct rows of the columns (missing values as None), and each row's position among
+    them (a household's name and address come back in every monthly list and every act of its
+    procedure: the keys are worked out once per distinct row). Arrow encodes each column (pandas'
+    factorize of the same text columns took three times as long at L)."""
+    arrays = [_text(col) for col in columns]
     key = np.zeros(len(columns[0]), dtype=np.int64)
-    for col in columns:  # each column's codes (missing values one code of their own), combined
-        codes, uniques = pd.factorize(col, use_na_sentinel=False)
-        key = pd.factorize(key * (len(uniques) + 1) + codes)[0]  # compact again: no overflow
+    for array in arrays:  # each column's codes (missing values one code of their own), combined
+        encoded = pc.dictionary_encode(array)
+        size = len(encoded.dictionary) + 1
+        codes = encoded.indices.fill_null(size - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+        key = pd.factorize(key * size + codes)[0]  # compact again: no overflow
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    values = np.empty(len(first), dtype=object)
-    values[:] = [func(*(None if v is None or v != v else v for v in row))
-                 for row in zip(*(col.to_numpy(dtype=object)[first] for col in columns))]
-    return list(values[inverse])
+    first = pa.array(first)
+    return list(zip(*(array.take(first).to_pylist() for array in arrays))), inverse
+
+
+def _text(col: pd.Series) -> pa.Array:
+    """A text column as one Arrow array (no copy when pandas already keeps it in Arrow)."""
+    array = pa.array(col, from_pandas=True) if isinstance(col.array, pd.arrays.ArrowStringArray) \
+        else pa.array(col, type=pa.string(), from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _spread(values: list, inverse: np.ndarray) -> list:
+    """Each row's value, from the values of the distinct rows."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return list(out[inverse])
