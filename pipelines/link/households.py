@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.link.records import linkage_records
+from pipelines.link.records import linkage_records, text_array
 
 LINK_THRESHOLD = 0.95
 REVIEW_BAND = (0.5, LINK_THRESHOLD)
@@ -170,7 +172,7 @@ def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict
     comp = comp_of_entity[codes]  # each record's component, as a number
     # stable ids: a component keeps the id most of its already-known records had; the largest
     # components choose first, each an id no other component took
-    frame = pd.DataFrame({"comp": comp, "hid": records["unique_id"].map(previous).to_numpy()})
+    frame = pd.DataFrame({"comp": comp, "hid": _known_ids(records["unique_id"], previous)})
     size = frame.groupby("comp", sort=False).size().sort_values(ascending=False, kind="stable")
     votes = frame.dropna(subset=["hid"]).groupby(["comp", "hid"], sort=False).size()
     ranked = votes.sort_values(ascending=False, kind="stable").reset_index()
@@ -190,11 +192,20 @@ def assign_households(records: pd.DataFrame, pairs: pd.DataFrame, previous: dict
                     ids[c] = hid
                     taken.add(hid)
                     break
-    for c in np.argsort(np.asarray(comp_names, dtype=object), kind="stable"):  # new ids in the order of the names
-        if ids[c] is None:
-            ids[c] = f"M{next_number:07d}"
-            next_number += 1
+    new = np.flatnonzero(ids == None)  # noqa: E711 (element-wise)
+    for c in new[np.argsort(np.asarray(comp_names, dtype=object)[new], kind="stable")]:  # in the order of the names
+        ids[c] = f"M{next_number:07d}"
+        next_number += 1
     return pd.Series(ids[comp], index=records.index)
+
+
+def _known_ids(unique_ids: pd.Series, previous: dict[str, str] | pd.Series) -> np.ndarray:
+    """Each record's household id from the last run (None if new), looked up by Arrow (pandas'
+    `map` built its hash of L's 4.4 million ids in 4.6 s)."""
+    keys, values = (list(previous), list(previous.values())) if isinstance(previous, dict) \
+        else (previous.index, previous.to_numpy(dtype=object))
+    at = pc.index_in(text_array(unique_ids), value_set=pa.array(keys, type=pa.string()))
+    return pa.array(values, type=pa.string()).take(at).to_numpy(zero_copy_only=False)
 
 
 def pairwise_quality(predicted: pd.Series, truth: pd.Series) -> dict:

@@ -77,7 +77,7 @@ def _distinct(*columns: pd.Series) -> tuple[list[tuple], np.ndarray]:
     them (a household's name and address come back in every monthly list and every act of its
     procedure: the keys are worked out once per distinct row). Arrow encodes each column (pandas'
     factorize of the same text columns took three times as long at L)."""
-    arrays = [_text(col) for col in columns]
+    arrays = [text_array(col) for col in columns]
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for array in arrays:  # each column's codes (missing values one code of their own), combined
         encoded = pc.dictionary_encode(array)
@@ -89,7 +89,7 @@ def _distinct(*columns: pd.Series) -> tuple[list[tuple], np.ndarray]:
     return list(zip(*(array.take(first).to_pylist() for array in arrays))), inverse
 
 
-def _text(col: pd.Series) -> pa.Array:
+def text_array(col: pd.Series) -> pa.Array:
     """A text column as one Arrow array (no copy when pandas already keeps it in Arrow)."""
     array = pa.array(col, from_pandas=True) if isinstance(col.array, pd.arrays.ArrowStringArray) \
         else pa.array(col, type=pa.string(), from_pandas=True)
