@@ -50,7 +50,8 @@ def walk(table: pa.Table, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _sent(table: pa.Table) -> pa.Buffer:
-    """The table as an Arrow stream (a slice or a filtered table pickles with more than its rows)."""
+    """The table as one Arrow stream buffer, cheap to send (a pickled table slice carries its
+    whole table's buffers)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

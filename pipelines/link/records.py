@@ -40,16 +40,14 @@ def linkage_records(con, helper: Helper | None = None) -> pd.DataFrame:
     return with_matching_keys(con.sql(ordered).to_arrow_table().to_pandas(), helper)
 
 
-def with_matching_keys(df: pd.DataFrame, helper: Helper | None = None,
-                       split_min_distinct: int | None = None) -> pd.DataFrame:
+def with_matching_keys(df: pd.DataFrame, helper: Helper | None = None) -> pd.DataFrame:
     """Raw fields (surname, first_name, full_name, birth_date, address, landlord, source,
     source_key) -> the compared keys and the record's unique_id. The keys are worked out once
     per distinct name and address; with a helper, the second half of them there meanwhile."""
     df = df.copy()
     names, name_of = _distinct(df["surname"], df["first_name"], df["full_name"])
     addresses, address_of = _distinct(df["address"])
-    split = SPLIT_MIN_DISTINCT if split_min_distinct is None else split_min_distinct
-    if helper is not None and len(names) + len(addresses) >= max(split, 1):
+    if helper is not None and len(names) + len(addresses) >= max(SPLIT_MIN_DISTINCT, 1):
         n, a = len(names) // 2, len(addresses) // 2
         mine, theirs = shared(helper, _keys, (names[:n], addresses[:a]), (names[n:], addresses[a:]))
         keys = (mine[0] + theirs[0], mine[1] + theirs[1])
