@@ -69,11 +69,11 @@ def deterministic_entities(records: pd.DataFrame) -> pd.Series:
     """Entity id (the smallest unique_id of its group) for each record."""
     pos = np.arange(len(records))
     left, right = [], []
-    for key in KEY_REASONS:
-        values = records[key].to_numpy()
-        has = records[key].notna().to_numpy()
-        first = pd.Series(pos[has]).groupby(values[has], sort=False).transform("first").to_numpy()
-        left.append(first)
+    for key in KEY_REASONS:  # each record with a key -> the first record with the same key
+        codes = pc.dictionary_encode(text_array(records[key])).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        has = codes >= 0
+        _, first, inverse = np.unique(codes[has], return_index=True, return_inverse=True)
+        left.append(pos[has][first][inverse])
         right.append(pos[has])
     labels = components(len(records), np.concatenate(left), np.concatenate(right))
     return _smallest_per_component(labels, records["unique_id"].reset_index(drop=True)).set_axis(records.index)
