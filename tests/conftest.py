@@ -3,6 +3,7 @@ DuckDB, Great Expectations and (for the `slow` tests) Prefect."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -53,6 +54,18 @@ def loaded(synthetic, tmp_path_factory):
         results[source], _ = ingest_files(con, source, [out / source])
     con.close()
     return wh, results
+
+
+def ran_copy(loaded, tmp_path_factory, name: str):
+    """A copy of the ingested city after `vigie run` as of today: (connection, run summary). Each
+    test module takes its own copy (its tests change it)."""
+    from pipelines.run import run
+
+    wh, _ = loaded
+    copy = tmp_path_factory.mktemp(name) / "w.duckdb"
+    shutil.copy(wh, copy)
+    con = connect(copy)
+    return con, run(con, date.today())
 
 
 @pytest.fixture(scope="session")

@@ -3,26 +3,21 @@ editable return columns only, no cell read as a formula."""
 from __future__ import annotations
 
 import csv
-import shutil
 from datetime import date
 
 import openpyxl
 import pandas as pd
 import pytest
 
+from conftest import ran_copy
 from pipelines.route.case_lists import COLUMNS, case_list, write_csv, write_xlsx
 from pipelines.route.routing import capacity
 from pipelines.run import run
-from pipelines.warehouse import connect
 
 
 @pytest.fixture(scope="module")
 def routed(loaded, tmp_path_factory):
-    wh, _ = loaded
-    copy = tmp_path_factory.mktemp("lists") / "w.duckdb"
-    shutil.copy(wh, copy)
-    con = connect(copy)
-    run(con, date.today())
+    con, _ = ran_copy(loaded, tmp_path_factory, "lists")
     yield con
     con.close()
 

@@ -2,12 +2,12 @@
 household ids that survive new files, stages that never look past the as-of date."""
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
+from conftest import ran_copy
 from pipelines.ingest.load import ingest_files
 from pipelines.link.households import pairwise_quality
 from pipelines.run import run
@@ -30,11 +30,7 @@ def _cross_source(pred: pd.Series, truth: pd.Series, source: pd.Series) -> dict:
 
 @pytest.fixture(scope="module")
 def ran(loaded, tmp_path_factory):
-    wh, _ = loaded
-    copy = tmp_path_factory.mktemp("run") / "w.duckdb"
-    shutil.copy(wh, copy)
-    con = connect(copy)
-    summary = run(con, date.today())
+    con, summary = ran_copy(loaded, tmp_path_factory, "run")
     yield con, summary
     con.close()
 

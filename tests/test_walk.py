@@ -3,28 +3,22 @@ their risk features and their scores are the same as one process walking them al
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 from datetime import date
 
 import pyarrow as pa
 import pytest
 
+from conftest import ran_copy
+from pipelines.helper import helper_process
 from pipelines.ladder.cases import CASE_COLUMNS
 from pipelines.risk.train import score_cases
-from pipelines.run import run
-from pipelines.helper import helper_process
 from pipelines.walk import _halves, open_cases
-from pipelines.warehouse import connect
 
 
 @pytest.fixture(scope="module")
 def linked(loaded, tmp_path_factory):
     """The synthetic city, linked and with its events written (`vigie run` once)."""
-    wh, _ = loaded
-    copy = tmp_path_factory.mktemp("walk") / "w.duckdb"
-    shutil.copy(wh, copy)
-    con = connect(copy)
-    run(con, date.today())
+    con, _ = ran_copy(loaded, tmp_path_factory, "walk")
     yield con
     con.close()
 

@@ -95,8 +95,7 @@ def _num(series: pd.Series) -> pd.Series:
 
 
 def partner_facts(con, keys: pd.DataFrame) -> pd.DataFrame:
-    """What partners reported about each (household_id, as_of) of `keys` by that date (SQL only:
-    DuckDB runs it without holding Python's lock, so a caller may read it in a thread)."""
+    """What partners reported about each (household_id, as_of) of `keys` by that date."""
     con.register("_snap", keys[["household_id", "as_of"]])
     try:
         facts = con.sql(FACTS_SQL).to_arrow_table().to_pandas()
@@ -106,13 +105,11 @@ def partner_facts(con, keys: pd.DataFrame) -> pd.DataFrame:
     return facts
 
 
-def add_source_facts(con, snap: pd.DataFrame, facts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Join what partners reported by each row's as-of date; derive the model's columns.
-    `facts`: `partner_facts` of (at least) the snapshot's keys, already read."""
+def add_source_facts(con, snap: pd.DataFrame) -> pd.DataFrame:
+    """Join what partners reported by each row's as-of date; derive the model's columns."""
     from pipelines.route.routing import consumption_units
 
-    facts = partner_facts(con, snap) if facts is None else facts
-    out = snap.merge(facts, on=["household_id", "as_of"], how="left")
+    out = snap.merge(partner_facts(con, snap), on=["household_id", "as_of"], how="left")
     out["private_landlord"] = out["cdp_landlord"].map({"prive_physique": 1.0, "prive_morale": 1.0, "social": 0.0})
     out.loc[out["private_landlord"].isna() & out["social_snapshot"].fillna(False).astype(bool), "private_landlord"] = 0.0
     for col in ("apl", "plan_signed", "plan_kept", "fragile", "fsl_pending"):
