@@ -13,8 +13,7 @@ In the same run, DuckDB's own typed `read_csv` reads every generated CSV (the re
 the ingest is compared with). Peak memory is the highest resident size sampled during
 the step, this process's and its children's together. A fixed workload (`machine_probe`)
 is timed before and after each size: absolute times only compare between runs whose
-probes agree. Prints one table; writes
-bench/results/scale_bench.json.
+probes agree. Prints one table; writes bench/results/scale_bench.json.
 """
 from __future__ import annotations
 
@@ -49,8 +48,8 @@ RUN_STEPS = ("link", "stage", "score", "route", "indicators", "commit", "snapsho
 
 
 class PeakRSS:
-    """Highest resident memory (MB) of this process and its children (the timeline walk's second
-    process, `pipelines/walk.py`), summed at each sample, while the block runs."""
+    """Highest resident memory (MB) of this process and its children (the helper process of the
+    linkage and the timeline walk, `pipelines/helper.py`), summed at each sample, while the block runs."""
 
     def __enter__(self):
         self.peak, self._stop = self._rss(), threading.Event()
