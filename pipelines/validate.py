@@ -120,9 +120,15 @@ def _validation_definition(source: str, level: str):
     build = build_row_expectations if level == "row" else build_batch_expectations
     # the suite stored whole, once: adding expectations one by one re-serialised it each time (0.23 -> 0.08 s)
     suite = ctx.suites.add(gx.ExpectationSuite(name=f"vigie_{source}_{level}", expectations=build(contract)))
-    asset = ctx.data_sources.add_pandas(f"{level}_{source}").add_dataframe_asset(f"{source}_{level}")
+    asset = _pandas_source().add_dataframe_asset(f"{source}_{level}")
     batch = asset.add_batch_definition_whole_dataframe("loaded")
     return ctx.validation_definitions.add(gx.ValidationDefinition(name=f"validate_{source}_{level}", data=batch, suite=suite))
+
+
+@lru_cache(maxsize=1)
+def _pandas_source():
+    """One pandas data source for every suite: each one added re-serialised the context's whole config."""
+    return _context().data_sources.add_pandas("vigie_loaded")
 
 
 @lru_cache(maxsize=1)

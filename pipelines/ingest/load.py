@@ -162,6 +162,7 @@ class _Batch:
         self.groups: dict[str, tuple] = {}   # shape's key -> (its relations, a shape, native types, its bin)
         self.bins: set[str] = set()          # the bins made so far (each one of the group's relations)
         self.waiting: list[_Read] = []
+        self.arrows: dict[str, list[pa.Table]] = {}  # bin -> records read in Python, waiting for it
         self.lines = self.bytes = 0
 
     def full(self) -> bool:
@@ -174,14 +175,18 @@ class _Batch:
         until the batch is committed (one more relation in a typing statement costs about as
         much as copying COPY_MAX_ROWS lines)."""
         con, shape, k = self.con, read.shape, read.res.ingest_id
+        if shape.arrow is not None:  # read in Python: joins its group's Arrow tables, no statement
+            self.arrows.setdefault(self._group(shape, {})[3], []).append(
+                shape.arrow.add_column(0, "_file", pa.array([k] * shape.arrow.num_rows, pa.int64())))
+            shape.arrow = None
+            self._waiting(read)
+            return
         inputs = [(shape.records_table, shape.native, read.res.rows_read - read.slow_rows)]
         if read.slow_rows:
             inputs.append((shape.slow_table, {}, read.slow_rows))
         referred = False
         for table, native, rows in inputs:
-            # what the typing SQL depends on (see _typed_select), not the SQL itself: cheaper to build
-            key = repr((shape.kind, len(shape.header), sorted(shape.mapping.items()), shape.extras, sorted(native.items())))
-            relations, _, _, bin_name = self.groups.setdefault(key, ([], shape, native, f"_bin{len(self.groups)}"))
+            relations, _, _, bin_name = self._group(shape, native)
             select = f"select {k} as _file, * from {table}"
             if rows >= COPY_MAX_ROWS:
                 relations.append(select)
@@ -195,13 +200,38 @@ class _Batch:
         if not referred:  # everything copied: the reader's tables are not needed any more
             drop_objects(con, shape.temporary)
             shape.temporary = []
+        self._waiting(read)
+
+    def _group(self, shape: FileShape, native: dict) -> tuple:
+        # what the typing SQL depends on (see _typed_select), not the SQL itself: cheaper to build
+        key = repr((shape.kind, len(shape.header), sorted(shape.mapping.items()), shape.extras, sorted(native.items())))
+        return self.groups.setdefault(key, ([], shape, native, f"_bin{len(self.groups)}"))
+
+    def _waiting(self, read: _Read) -> None:
         self.waiting.append(read)
         self.lines += read.res.rows_read
         self.bytes += len(read.data)
 
+    def _fill_bins(self) -> None:
+        """The records read in Python into their group's table, one statement per group."""
+        by_bin = {group[3]: group for group in self.groups.values()}
+        for bin_name, tables in self.arrows.items():
+            self.con.register("_arrow_records", pa.concat_tables(tables))
+            try:
+                if bin_name in self.bins:
+                    self.con.execute(f"insert into {bin_name} by name select * from _arrow_records")
+                else:
+                    self.con.execute(f"create or replace temp table {bin_name} as select * from _arrow_records")
+                    by_bin[bin_name][0].insert(0, f"select * from {bin_name}")
+                    self.bins.add(bin_name)
+            finally:
+                self.con.unregister("_arrow_records")
+        self.arrows = {}
+
     def type_all(self) -> None:
         """`_btyped` (the typed data lines of every file, `_file` = its ingest id) and `_bskip`
         (blank, total and not-worked lines), one statement per group of files of one shape."""
+        self._fill_bins()
         con, first = self.con, True
         for relations, shape, native, _ in self.groups.values():
             records = "(" + " union all by name ".join(relations) + ")"

@@ -1,0 +1,84 @@
+"""The exact CSV path has two readers: in Python for files up to PYTHON_RECORDS_MAX_BYTES, in
+DuckDB's SQL above. Both must give every file the same records: the same line numbers, text
+and fields, else a partner's line would move or change with the size of its file."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import pipelines.ingest.read as read
+from pipelines.contracts import load_contract
+from pipelines.synth import hostile
+
+HEADER = ("num_acte;date_signification;etude_commissaire;bailleur_nom;bailleur_type;locataire_nom;"
+          "locataire_date_naissance;adresse_voie;adresse_complement;code_postal;loyer_mensuel_cc;"
+          "montant_dette;nb_mois_impayes;beneficiaire_apl;date_bail")
+ROW = "A-{i};03/02/2026;Étude Moulin;SCI Lilas;prive_morale;DUPONT Hélène;01/01/1970;3 rue X;{c};75011;800,00;1600,00;2;oui;01/02/2019"
+
+CRAFTED = {
+    "plain": [ROW.format(i=1, c="")],
+    "crlf_and_lone_cr": [ROW.format(i=1, c="a\rb") + "\r", ROW.format(i=2, c="") + "\r\r"],
+    "quoted_delimiter_and_doubled_quotes": [ROW.format(i=1, c='"Bât. B; esc. ""2"""'), ROW.format(i=2, c='""')],
+    "field_on_three_lines": [ROW.format(i=1, c='"Bât. B\nesc. 2\nporte 3"'), ROW.format(i=2, c="")],
+    "quote_never_closed": [ROW.format(i=1, c='"Bât. B'), ROW.format(i=2, c=""), ROW.format(i=3, c="")],
+    "stray_delimiters_and_short_lines": [ROW.format(i=1, c="x;y;z"), "A-2;03/02/2026", ROW.format(i=3, c="x;  ; ")],
+    "blank_lines_inside_and_after": [ROW.format(i=1, c=""), "", "   ", ROW.format(i=2, c=""), "", ""],
+    "record_separator_character": [ROW.format(i=1, c="a\x1eb"), ROW.format(i=2, c='"a\x1e;b"')],
+    "lone_quote_field": [ROW.format(i=1, c='"'), ROW.format(i=2, c='"')],
+    "unicode": [ROW.format(i=1, c="NGUYỄN Văn Minh ; ÇELIK Ayşe")],
+}
+
+
+def _records(con, path: Path, data: bytes, source: str, python: bool, monkeypatch) -> tuple:
+    monkeypatch.setattr(read, "PYTHON_RECORDS_MAX_BYTES", 1 << 40 if python else -1)
+    monkeypatch.setattr(read, "FAST_MIN_LINES", 1 << 40)  # the exact path, whatever the size
+    try:
+        shape = read.read_records(con, path, data, load_contract(source), "_t")
+    except read.UnreadableFile as exc:
+        return ("unreadable", exc.code)
+    if python:
+        assert shape.arrow is not None and not shape.temporary
+        con.register("_python_records", shape.arrow)
+        rows = con.execute("select * from _python_records order by ln").fetchall()
+        con.unregister("_python_records")
+    else:
+        assert shape.arrow is None
+        rows = con.execute(f"select * from {shape.records_table} order by ln").fetchall()
+        read.drop_objects(con, shape.temporary)
+    return shape.records, rows
+
+
+def _same_records(con, path, data, source, monkeypatch):
+    sql = _records(con, path, data, source, False, monkeypatch)
+    python = _records(con, path, data, source, True, monkeypatch)
+    assert python == sql, path.name
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_python_and_sql_readers_give_a_crafted_file_the_same_records(case, tmp_path, monkeypatch):
+    path = tmp_path / f"{case}.csv"
+    data = ("\n".join([HEADER, *CRAFTED[case]]) + "\n").encode()
+    path.write_bytes(data)
+    _same_records(duckdb.connect(), path, data, "cdp", monkeypatch)
+
+
+def test_python_and_sql_readers_agree_on_hostile_and_synthetic_files(synthetic, tmp_path, monkeypatch):
+    con = duckdb.connect()
+    rng = random.Random(20261128)
+    checked = 0
+    for i in range(150):
+        data, suffix = hostile.make(rng.choice(list(hostile.KINDS)), i)
+        if suffix == ".csv":
+            path = tmp_path / f"hostile_{i}.csv"
+            path.write_bytes(data)
+            _same_records(con, path, data, "cdp", monkeypatch)
+            checked += 1
+    _, manifest = synthetic
+    for source in ("cdp", "procedure", "bailleur"):
+        for path in [p for p in manifest.files[source] if p.suffix == ".csv"][:6]:
+            _same_records(con, path, path.read_bytes(), source, monkeypatch)
+            checked += 1
+    assert checked > 100
