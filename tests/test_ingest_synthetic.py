@@ -122,10 +122,16 @@ def test_returned_follow_up_with_unknown_case_ids_goes_to_quarantine(loaded, tmp
     assert res.rows_loaded == len(truth) - len(want)
 
 
-def test_the_same_content_twice_in_one_call_is_loaded_once(synthetic, tmp_path):
+@pytest.mark.parametrize("batch_files", [64, 1])
+def test_the_same_content_twice_in_one_call_is_loaded_once(batch_files, synthetic, tmp_path, monkeypatch):
     """Files are read in batches: a copy of a file sent in the same call (another name, same
-    bytes) must still be recognised, and its lines not loaded twice."""
+    bytes) must still be recognised, and its lines not loaded twice, whether it falls in the
+    original's batch or in a later one."""
     import shutil
+
+    import pipelines.ingest.load as load
+
+    monkeypatch.setattr(load, "BATCH_FILES", batch_files)
 
     out, manifest = synthetic
     folder = tmp_path / "envoi"
