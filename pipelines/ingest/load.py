@@ -514,17 +514,25 @@ def validate_loaded(con: duckdb.DuckDBPyConnection, source: str, results: list[I
     for o in row_outcomes:
         for key in o.unexpected:
             refused.setdefault((int(key[0]), int(key[1])), []).append(f"{o.expectation}({o.column})")
+    checked = rows["ingest_id"].value_counts().to_dict()
+    updates = [_record_validation(contract, r, row_outcomes, batch_outcomes, refused, int(checked.get(r.ingest_id, 0)))
+               for r in loaded]
     con.execute("begin transaction")
     try:
         if refused:
             _quarantine_refused(con, contract, refused)
-        for r in loaded:
-            _record_validation(con, contract, r, row_outcomes, batch_outcomes, refused,
-                               int((rows["ingest_id"] == r.ingest_id).sum()))
+        # every file's log row in one statement (one a file cost half a millisecond each)
+        con.register("_validated", pa.table({name: [u[i] for u in updates] for i, name in enumerate(
+            ("ingest_id", "rows_loaded", "rows_quarantined", "message", "success", "validation"))}))
+        con.execute("update ingest_log set rows_loaded = v.rows_loaded, rows_quarantined = v.rows_quarantined, "
+                    "message = v.message, validation_success = v.success, validation = v.validation "
+                    "from _validated v where ingest_log.ingest_id = v.ingest_id")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    finally:
+        con.unregister("_validated")
     return row_outcomes + batch_outcomes
 
 
@@ -542,8 +550,9 @@ def _quarantine_refused(con, contract: Contract, refused: dict[tuple, list[str]]
     con.execute("drop table _refused")
 
 
-def _record_validation(con, contract: Contract, r: IngestResult, row_outcomes, batch_outcomes, refused,
-                       checked: int) -> None:
+def _record_validation(contract: Contract, r: IngestResult, row_outcomes, batch_outcomes, refused,
+                       checked: int) -> tuple:
+    """The file's validation outcome into `r`, and its log row's new values (see validate_loaded)."""
     moved = sum(1 for (i, _ln) in refused if i == r.ingest_id)
     r.rows_loaded -= moved
     r.rows_quarantined += moved
@@ -568,9 +577,7 @@ def _record_validation(con, contract: Contract, r: IngestResult, row_outcomes, b
             "success": not any(u[0] == r.ingest_id for u in o.unexpected) if o.level == "row"
             else (r.file_path,) not in o.unexpected}
            for o in row_outcomes + batch_outcomes]
-    con.execute("update ingest_log set rows_loaded = ?, rows_quarantined = ?, message = ?, "
-                "validation_success = ?, validation = ? where ingest_id = ?",
-                [r.rows_loaded, r.rows_quarantined, r.message, success, json.dumps(own), r.ingest_id])
+    return r.ingest_id, r.rows_loaded, r.rows_quarantined, r.message, success, json.dumps(own)
 
 
 def ingest_files(con: duckdb.DuckDBPyConnection, source: str, paths: list[Path], as_of: date | None = None,
