@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -97,13 +97,17 @@ class Contract:
     def required(self) -> list[Column]:
         return [c for c in self.columns if c.required]
 
-    def header_lookup(self) -> dict[str, str]:
-        """normalised header text -> contract column name."""
+    @cached_property
+    def _header_lookup(self) -> dict[str, str]:
         lookup: dict[str, str] = {}
         for col in self.columns:
             for alias in (col.name, *col.aliases):
                 lookup.setdefault(normalise_header(alias), col.name)
         return lookup
+
+    def header_lookup(self) -> dict[str, str]:
+        """normalised header text -> contract column name (worked out once per contract)."""
+        return self._header_lookup
 
 
 def _bound(value):
