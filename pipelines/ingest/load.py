@@ -105,14 +105,12 @@ def skip_reason_sql(shape: FileShape, native: dict[int, str], contract: Contract
             f"when starts_with(lower({first}), 'total') then 'total_line' {not_worked}end)")
 
 
-def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str,
-                  native_by_name: dict[str, str] | None = None) -> str:
-    """SQL over `source` (_file, ln, raw, shape_bad, c1..cN): one row per data line that is not blank
-    nor TOTAL, with typed columns, `bad`, and for bad lines their reason codes and sentences. Columns
-    in `native_by_name` arrive already typed by DuckDB's reader; the others are text typed here."""
-    native_by_name = native_by_name or {}
+def _group_records(contract: Contract, shape: FileShape, records: str, native_by_name: dict[str, str]) -> str:
+    """SQL over one group's records (_file, ln, raw, shape_bad, c1..cN, of files of one shape): its
+    data lines that are not blank nor TOTAL, with the contract's columns by name (as text, or as
+    DuckDB's reader typed them), the extra columns and the header's width. Every group of a kind
+    and native types gives the same columns, so that one typing statement reads them all."""
     native = {shape.mapping[name]: t for name, t in native_by_name.items()}
-    n_header = len(shape.header)
     raw_cols = []
     for col in contract.columns:
         idx = shape.mapping.get(col.name)
@@ -125,13 +123,23 @@ def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str
             raw_cols.append(f"{value} as {col.raw_ident}")
     extra = ("json_object(" + ", ".join(f"{sql_str(name)}, c{idx}" for name, idx in shape.extras) + ")"
              if shape.extras and contract.keep_extra_columns else "cast(null as json)")
+    return (f"select _file, ln, raw, shape_bad, {', '.join(raw_cols)}, {extra} as extra_columns, "
+            f"{len(shape.header)} as _header_width from {records} where {skip_reason_sql(shape, native, contract)} is null")
+
+
+def _typed_select(contract: Contract, kind: str, as_of: date, groups: list[str],
+                  native_by_name: dict[str, str] | None = None) -> str:
+    """SQL over `groups` (`_group_records` of files of one kind and native types): one row per data
+    line, with typed columns, `bad`, and for bad lines their reason codes and sentences. Columns
+    in `native_by_name` arrive already typed by DuckDB's reader; the others are text typed here."""
+    native_by_name = native_by_name or {}
     helpers = [f"{helper_expr(c)} as {helper_ident(c)}" for c in contract.columns
                if helper_expr(c) and c.name not in native_by_name]
-    typed_cols = [(col.raw_ident if col.name in native_by_name else typed_expr(col, shape.kind == "xlsx"))
+    typed_cols = [(col.raw_ident if col.name in native_by_name else typed_expr(col, kind == "xlsx"))
                   + f" as {col.ident}" for col in contract.columns]
     rules = row_rules(contract, as_of, set(native_by_name))
-    shape_reason = (f"'plus de champs que les {n_header} colonnes de l''en-tête : "
-                    f"séparateur non protégé par des guillemets ?'")
+    shape_reason = ("'plus de champs que les ' || _header_width || ' colonnes de l''en-tête : "
+                    "séparateur non protégé par des guillemets ?'")
     any_bad = " or ".join(["shape_bad"] + [f"coalesce({r.fails_sql}, false)" for r in rules])
     codes = ", ".join(["case when shape_bad then 'bad_row_shape' end"] +
                       [f"case when {r.fails_sql} then {sql_str(r.code)} end" for r in rules])
@@ -139,11 +147,7 @@ def _typed_select(contract: Contract, shape: FileShape, as_of: date, source: str
                         [f"case when {r.fails_sql} then {r.reason_sql} end" for r in rules])
     typed_names = ", ".join(c.ident for c in contract.columns)
     return f"""
-        with src as (
-            select _file, ln, raw, shape_bad, {', '.join(raw_cols)}, {extra} as extra_columns
-            from {source}
-            where {skip_reason_sql(shape, native, contract)} is null
-        ),
+        with src as ({" union all ".join(groups)}),
         prep as (select *{''.join(', ' + h for h in helpers)} from src),
         typed as (select *, {', '.join(typed_cols)} from prep),
         flagged as (select *, ({any_bad}) as bad from typed)
@@ -248,16 +252,22 @@ class _Batch:
 
     def type_all(self) -> None:
         """`_btyped` (the typed data lines of every file, `_file` = its ingest id) and `_bskip`
-        (blank, total and not-worked lines), one statement per group of files of one shape."""
+        (blank, total and not-worked lines): one statement each for all the groups of one kind and
+        native types (planning the typing SQL, some 20 ms, was most of a small source's time)."""
         self._fill_bins()
         con, first = self.con, True
+        typing: dict[str, tuple[str, dict, list[str], list[str]]] = {}
         for relations, shape, native, _ in self.groups.values():
             records = "(" + " union all by name ".join(relations) + ")"
-            sql = _typed_select(self.contract, shape, self.as_of, records, native)
-            con.execute(f"create or replace temp table _btyped as {sql}" if first else f"insert into _btyped by name {sql}")
+            _, _, groups, skips = typing.setdefault(repr((shape.kind, sorted(native.items()))), (shape.kind, native, [], []))
+            groups.append(_group_records(self.contract, shape, records, native))
             skip = skip_reason_sql(shape, {shape.mapping[c]: t for c, t in native.items()}, self.contract)
-            skips = f"select _file, ln, reason from (select _file, ln, {skip} as reason from {records}) where reason is not null"
-            con.execute(f"create or replace temp table _bskip as {skips}" if first else f"insert into _bskip {skips}")
+            skips.append(f"select _file, ln, {skip} as reason from {records}")
+        for kind, native, groups, skips in typing.values():
+            sql = _typed_select(self.contract, kind, self.as_of, groups, native)
+            con.execute(f"create or replace temp table _btyped as {sql}" if first else f"insert into _btyped by name {sql}")
+            skip_rows = f"select _file, ln, reason from ({' union all '.join(skips)}) where reason is not null"
+            con.execute(f"create or replace temp table _bskip as {skip_rows}" if first else f"insert into _bskip {skip_rows}")
             first = False
 
     def commit(self) -> list[IngestResult]:
