@@ -82,3 +82,20 @@ def test_python_and_sql_readers_agree_on_hostile_and_synthetic_files(synthetic, 
             _same_records(con, path, path.read_bytes(), source, monkeypatch)
             checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_the_line_index_is_the_same_read_a_chunk_at_a_time(chunk, monkeypatch):
+    """Large files' line ends are found a chunk at a time: the same ends, line count, trailing
+    and inner blank lines as over the whole file at once, wherever the chunks cut."""
+    import numpy as np
+
+    data = ("\n".join([HEADER, *CRAFTED["crlf_and_lone_cr"], *CRAFTED["blank_lines_inside_and_after"],
+                       *CRAFTED["field_on_three_lines"]]) + "\n\r\n\n").encode()
+    whole = read.LineIndex.of(data)
+    assert whole.inner_blank and whole.trailing_blank == 2
+    monkeypatch.setattr(read, "_CHUNK", chunk)
+    chunked = read.LineIndex.of(data)
+    assert np.array_equal(chunked.ends, np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+    assert (chunked.lines, chunked.trailing_blank, chunked.inner_blank) == (whole.lines, whole.trailing_blank,
+                                                                            whole.inner_blank)

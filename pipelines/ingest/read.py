@@ -182,6 +182,9 @@ def _cols(n: int) -> list[str]:
     return [f"c{i}" for i in range(1, n + 1)]
 
 
+_CHUNK = 16 << 20
+
+
 @dataclass
 class LineIndex:
     """Where each line of a file ends (offsets of its '\\n'), computed once per file with numpy."""
@@ -195,7 +198,12 @@ class LineIndex:
         import numpy as np
 
         arr = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(arr == 10)
+        if len(arr) <= _CHUNK:
+            ends = np.flatnonzero(arr == 10)
+        else:  # a chunk at a time into one buffer: a mask the size of the file cost more in page faults than in comparing
+            mask = np.empty(_CHUNK, dtype=bool)
+            ends = np.concatenate([np.flatnonzero(np.equal(arr[i:i + _CHUNK], 10, out=mask[:len(arr[i:i + _CHUNK])])) + i
+                                   for i in range(0, len(arr), _CHUNK)])
         body_end = len(data)
         while body_end and data[body_end - 1] in (10, 13):
             body_end -= 1
@@ -577,7 +585,7 @@ def line_texts(data: bytes, shape: FileShape, lines: list[int]) -> list[str]:
 def read_records(con, path: Path, data: bytes, contract: Contract, tag: str = "") -> FileShape:
     """Detect what the file is and fill `shape.records_table` (and `shape.slow_table`), temporary
     objects named with `tag` (see `reader_objects`); raise UnreadableFile when it can't be read."""
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): a copy of the whole file)
         raise UnreadableFile("empty", "le fichier est vide : demandez au partenaire de renvoyer son export")
     if data.startswith(b"%PDF"):
         raise UnreadableFile("pdf", "ce fichier est un PDF, pas un export de données : demandez le fichier au format CSV ou .xlsx")
