@@ -201,9 +201,11 @@ class LineIndex:
         if len(arr) <= _CHUNK:
             ends = np.flatnonzero(arr == 10)
         else:  # a chunk at a time into one buffer: a mask the size of the file cost more in page faults than in comparing
-            mask = np.empty(_CHUNK, dtype=bool)
-            ends = np.concatenate([np.flatnonzero(np.equal(arr[i:i + _CHUNK], 10, out=mask[:len(arr[i:i + _CHUNK])])) + i
-                                   for i in range(0, len(arr), _CHUNK)])
+            mask, parts = np.empty(_CHUNK, dtype=bool), []
+            for start in range(0, len(arr), _CHUNK):
+                chunk = arr[start:start + _CHUNK]
+                parts.append(np.flatnonzero(np.equal(chunk, 10, out=mask[:len(chunk)])) + start)
+            ends = np.concatenate(parts)
         body_end = len(data)
         while body_end and data[body_end - 1] in (10, 13):
             body_end -= 1
