@@ -99,3 +99,35 @@ def test_the_line_index_is_the_same_read_a_chunk_at_a_time(chunk, monkeypatch):
     assert np.array_equal(chunked.ends, np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10))
     assert (chunked.lines, chunked.trailing_blank, chunked.inner_blank) == (whole.lines, whole.trailing_blank,
                                                                             whole.inner_blank)
+
+
+def test_two_layouts_in_one_batch_keep_their_own_columns_and_reasons(tmp_path):
+    """The préfecture changed its export's layout: files of both layouts, sent together, are typed
+    by one statement. Each line must keep its own values, extra columns and header width."""
+    from decimal import Decimal
+
+    from pipelines.ingest.load import ingest_files
+    from pipelines.warehouse import connect
+
+    names = HEADER.split(";")
+    moved = [names[9], names[0], *names[1:9], *names[10:], "observations"]  # postal code first, an extra column
+    rows = {"old.csv": (names, [ROW.format(i=1, c=""), ROW.format(i=2, c="x;y")]),
+            "new.csv": ([n.upper() for n in moved], [None, None])}
+    for i, label in ((3, "vu en commission"), (4, "a;b")):
+        fields = ROW.format(i=i, c="").split(";")
+        line = ";".join([fields[9], fields[0], *fields[1:9], *fields[10:], label])
+        rows["new.csv"][1][i - 3] = line
+    folder = tmp_path / "cdp"
+    folder.mkdir()
+    for name, (header, lines) in rows.items():
+        (folder / name).write_text("\n".join([";".join(header), *lines]) + "\n", encoding="utf-8")
+    con = connect(tmp_path / "w.duckdb")
+    ingest_files(con, "cdp", [folder])
+    staged = con.execute("select num_acte, code_postal, montant_dette, extra_columns::varchar from staging_cdp "
+                         "order by num_acte").fetchall()
+    reasons = dict(con.execute("select q.file_path[-7:], q.reason from quarantine q").fetchall())
+    con.close()
+    assert [(a, cp, amount) for a, cp, amount, _ in staged] == [("A-1", "75011", Decimal("1600.00")),
+                                                                ("A-3", "75011", Decimal("1600.00"))]
+    assert staged[0][3] is None and "vu en commission" in staged[1][3]
+    assert "les 15 colonnes" in reasons["old.csv"] and "les 16 colonnes" in reasons["new.csv"]
