@@ -109,18 +109,17 @@ def test_two_layouts_in_one_batch_keep_their_own_columns_and_reasons(tmp_path):
     from pipelines.ingest.load import ingest_files
     from pipelines.warehouse import connect
 
-    names = HEADER.split(";")
-    moved = [names[9], names[0], *names[1:9], *names[10:], "observations"]  # postal code first, an extra column
-    rows = {"old.csv": (names, [ROW.format(i=1, c=""), ROW.format(i=2, c="x;y")]),
-            "new.csv": ([n.upper() for n in moved], [None, None])}
-    for i, label in ((3, "vu en commission"), (4, "a;b")):
-        fields = ROW.format(i=i, c="").split(";")
-        line = ";".join([fields[9], fields[0], *fields[1:9], *fields[10:], label])
-        rows["new.csv"][1][i - 3] = line
+    def new_layout(line: str, extra: str) -> str:  # the postal code first, an extra column last
+        f = line.split(";")
+        return ";".join([f[9], *f[:9], *f[10:], extra])
+
+    files = {"old.csv": [HEADER, ROW.format(i=1, c=""), ROW.format(i=2, c="x;y")],
+             "new.csv": [new_layout(HEADER, "observations").upper(), new_layout(ROW.format(i=3, c=""), "vu en commission"),
+                         new_layout(ROW.format(i=4, c=""), "a;b")]}
     folder = tmp_path / "cdp"
     folder.mkdir()
-    for name, (header, lines) in rows.items():
-        (folder / name).write_text("\n".join([";".join(header), *lines]) + "\n", encoding="utf-8")
+    for name, lines in files.items():
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     con = connect(tmp_path / "w.duckdb")
     ingest_files(con, "cdp", [folder])
     staged = con.execute("select num_acte, code_postal, montant_dette, extra_columns::varchar from staging_cdp "

@@ -192,12 +192,13 @@ class _Batch:
 
     def add(self, read: _Read) -> None:
         """Take a file's records (and the exact path's lines) into the batch, grouped by the SQL
-        that will type them. Few lines (a small file, a file's rejected lines) are copied into
-        their group's table (its bin); more are typed straight from the reader's tables, kept
-        until the batch is committed (one more relation in a typing statement costs about as
-        much as copying COPY_MAX_ROWS lines)."""
-        con, shape, k = self.con, read.shape, read.res.ingest_id
-        if shape.arrow is not None:  # read in Python: joins its group's Arrow tables, no statement
+        that will type them. Records read in Python wait as Arrow tables and join their group's
+        table (its bin) together, before typing (`_fill_bins`). Of the readers' tables, few
+        lines (a small file, a file's rejected lines) are copied into the bin; more are typed
+        straight from the reader's tables, kept until the batch is committed (one more relation
+        in a typing statement costs about as much as copying COPY_MAX_ROWS lines)."""
+        shape, k = read.shape, read.res.ingest_id
+        if shape.arrow is not None:  # no statement now
             self.arrows.setdefault(self._group(shape, {})[3], []).append(
                 shape.arrow.add_column(0, "_file", pa.array([k] * shape.arrow.num_rows, pa.int64())))
             shape.arrow = None
@@ -208,19 +209,15 @@ class _Batch:
             inputs.append((shape.slow_table, {}, read.slow_rows))
         referred = False
         for table, native, rows in inputs:
-            relations, _, _, bin_name = self._group(shape, native)
+            group = self._group(shape, native)
             select = f"select {k} as _file, * from {table}"
             if rows >= COPY_MAX_ROWS:
-                relations.append(select)
+                group[0].append(select)
                 referred = True
-            elif bin_name in self.bins:
-                con.execute(f"insert into {bin_name} by name {select}")
             else:
-                con.execute(f"create or replace temp table {bin_name} as {select}")
-                relations.insert(0, f"select * from {bin_name}")
-                self.bins.add(bin_name)
+                self._into_bin(group, select)
         if not referred:  # everything copied: the reader's tables are not needed any more
-            drop_objects(con, shape.temporary)
+            drop_objects(self.con, shape.temporary)
             shape.temporary = []
         self._waiting(read)
 
@@ -234,18 +231,24 @@ class _Batch:
         self.lines += read.res.rows_read
         self.bytes += len(read.data)
 
+    def _into_bin(self, group: tuple, select: str) -> None:
+        """`select`'s rows into the group's bin, made (and put first among the group's relations)
+        the first time."""
+        relations, _, _, bin_name = group
+        if bin_name in self.bins:
+            self.con.execute(f"insert into {bin_name} by name {select}")
+        else:
+            self.con.execute(f"create or replace temp table {bin_name} as {select}")
+            relations.insert(0, f"select * from {bin_name}")
+            self.bins.add(bin_name)
+
     def _fill_bins(self) -> None:
-        """The records read in Python into their group's table, one statement per group."""
+        """The records read in Python into their group's bin, one statement per group."""
         by_bin = {group[3]: group for group in self.groups.values()}
         for bin_name, tables in self.arrows.items():
             self.con.register("_arrow_records", pa.concat_tables(tables))
             try:
-                if bin_name in self.bins:
-                    self.con.execute(f"insert into {bin_name} by name select * from _arrow_records")
-                else:
-                    self.con.execute(f"create or replace temp table {bin_name} as select * from _arrow_records")
-                    by_bin[bin_name][0].insert(0, f"select * from {bin_name}")
-                    self.bins.add(bin_name)
+                self._into_bin(by_bin[bin_name], "select * from _arrow_records")
             finally:
                 self.con.unregister("_arrow_records")
         self.arrows = {}

@@ -225,8 +225,9 @@ class LineIndex:
 
 def csv_records(con, shape: FileShape, data: bytes, contract: Contract, tag: str = "") -> None:
     """Fill `shape.records_table` (ln, raw, shape_bad, c1..cN; temporary objects named with `tag`,
-    kept until the file's batch is committed) from a UTF-8 CSV: one row per record after
-    the header, N = the header's width. `raw` is filled later, and only for the lines set aside.
+    kept until the file's batch is committed), or `shape.arrow` for a small file on the exact
+    path, from a UTF-8 CSV: one row per record after the header, N = the header's width. On the
+    fast path `raw` is filled later, and only for the lines set aside.
 
     Fast path: DuckDB's own CSV parser, typing natively the columns whose values (in a
     sample) all have one plain format; lines it cannot type go to the exact path one by one.
@@ -586,7 +587,8 @@ def line_texts(data: bytes, shape: FileShape, lines: list[int]) -> list[str]:
 
 def read_records(con, path: Path, data: bytes, contract: Contract, tag: str = "") -> FileShape:
     """Detect what the file is and fill `shape.records_table` (and `shape.slow_table`), temporary
-    objects named with `tag` (see `reader_objects`); raise UnreadableFile when it can't be read."""
+    objects named with `tag` (see `reader_objects`), or `shape.arrow`; raise UnreadableFile when
+    it can't be read."""
     if not data or data.isspace():  # (not data.strip(): a copy of the whole file)
         raise UnreadableFile("empty", "le fichier est vide : demandez au partenaire de renvoyer son export")
     if data.startswith(b"%PDF"):
