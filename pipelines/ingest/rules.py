@@ -44,10 +44,18 @@ def helper_expr(col: Column) -> str | None:
     if col.kind == "amount":  # no euro sign, no kind of space
         return (f"replace(replace(replace(replace({raw}, '€', ''), ' ', ''), chr(160), ''), chr(8239), '')")
     if col.kind == "enum":
-        return f"replace(replace(lower(strip_accents({raw})), ' ', '_'), '-', '_')"
+        return _unless_clean(raw, col.values, f"replace(replace(lower(strip_accents({raw})), ' ', '_'), '-', '_')")
     if col.kind == "boolean":
-        return f"lower(strip_accents({raw}))"
+        return _unless_clean(raw, BOOL_TRUE + BOOL_FALSE, f"lower(strip_accents({raw}))")
     return None
+
+
+def _unless_clean(raw: str, values, cleaning: str) -> str:
+    """`cleaning`, except for a value already written as one of `values` (lower-case ASCII, no
+    space nor hyphen: what the cleaning gives back unchanged). Most values are: strip_accents
+    on every value cost 0.3 s on 5 M lines."""
+    kept = [v for v in values if v.isascii() and v == v.lower() and not set(v) & {" ", "-"}]
+    return f"(case when {raw} in {_in_list(kept)} then {raw} else {cleaning} end)" if kept else cleaning
 
 
 def _date_sql(raw: str, col: Column, allow_serial: bool) -> str:
