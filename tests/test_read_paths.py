@@ -130,3 +130,22 @@ def test_two_layouts_in_one_batch_keep_their_own_columns_and_reasons(tmp_path):
                                                                 ("A-3", "75011", Decimal("1600.00"))]
     assert staged[0][3] is None and "vu en commission" in staged[1][3]
     assert "les 15 colonnes" in reasons["old.csv"] and "les 16 colonnes" in reasons["new.csv"]
+
+
+def test_a_long_file_whose_every_line_is_rejected_by_duckdb_is_quarantined_line_by_line(tmp_path):
+    """6 000 lines, each with one field more than the header (an unquoted ';' in the complement):
+    DuckDB's reader accepts none of them. Every line is set aside with its reason; the file is
+    not taken for a header alone."""
+    from pipelines.ingest.load import ingest_file
+    from pipelines.warehouse import connect
+
+    lines = [HEADER, *(ROW.format(i=i, c="Bât. B; esc. 2") for i in range(6000))]
+    assert len(lines) > read.FAST_MIN_LINES
+    path = tmp_path / "cdp_separateur.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    con = connect(tmp_path / "w.duckdb")
+    res = ingest_file(con, "cdp", path)
+    reasons = con.execute("select reason_code, count(*), min(line_number), max(line_number) from quarantine group by 1").fetchall()
+    con.close()
+    assert (res.status, res.rows_read, res.rows_loaded, res.rows_quarantined) == ("loaded", 6000, 0, 6000)
+    assert reasons == [("bad_row_shape", 6000, 2, 6001)]

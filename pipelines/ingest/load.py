@@ -431,12 +431,12 @@ def _read_file(con, contract: Contract, path: Path, ids: _Ids, loaded: dict[str,
             shape = read_records(con, path, data, contract, tag)
             res.rows_read = (scalar(con, f"select count(*) from {shape.records_table}") if shape.records is None
                              else shape.records)
+            if shape.slow_table:  # (before the check below: a file whose every line DuckDB's reader rejected)
+                slow_rows = shape.slow_records
+                res.rows_read += slow_rows
             if res.rows_read == 0:
                 raise UnreadableFile("header_only", "le fichier ne contient que la ligne d'en-tête, aucune donnée : "
                                                     "demandez au partenaire un export complet")
-            if shape.slow_table:
-                slow_rows = shape.slow_records
-                res.rows_read += slow_rows
         except UnreadableFile as exc:
             unreadable = exc
         except BaseException:
