@@ -149,3 +149,43 @@ def test_a_long_file_whose_every_line_is_rejected_by_duckdb_is_quarantined_line_
     con.close()
     assert (res.status, res.rows_read, res.rows_loaded, res.rows_quarantined) == ("loaded", 6000, 0, 6000)
     assert reasons == [("bad_row_shape", 6000, 2, 6001)]
+
+
+def _many_rejected(n: int = 300) -> list[str]:
+    """Lines DuckDB's reader rejects (a stray delimiter, a date it cannot read), some one after
+    the other, more than FEW_REJECTED (their lines are then placed by a join), amid blank and
+    TOTAL lines."""
+    lines = []
+    for i in range(n):
+        c = "x;y" if i % 7 == 3 else ""
+        lines.append(ROW.format(i=i, c=c).replace("03/02/2026", "31/02/2026") if i % 11 == 5 else ROW.format(i=i, c=c))
+        if i % 50 == 9:
+            lines += [";;;;", "TOTAL;;;;;;;;;;;;12"]
+    return lines + ["", ""]
+
+
+def test_records_after_rejected_lines_keep_their_line_numbers(tmp_path, monkeypatch):
+    """DuckDB's reader, with rejected lines one after the other: every record it accepted is
+    given its own line of the file, read straight from the reader's records and once loaded (two
+    rejected lines in a row gave the records after them a line one too low, depending on how
+    the query was run)."""
+    from pipelines.ingest.load import ingest_file
+    from pipelines.warehouse import connect
+
+    lines = [HEADER, *_many_rejected()]
+    assert sum(1 for i in range(300) if i % 7 == 3 or i % 11 == 5) > read.FEW_REJECTED
+    path = tmp_path / "cdp_rejets.csv"
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(data)
+    where = {line.split(";")[0]: n for n, line in enumerate(lines, start=1) if line.startswith("A-")}
+    monkeypatch.setattr(read, "FAST_MIN_LINES", 0)
+    con = duckdb.connect()
+    shape = read.read_records(con, path, data, load_contract("cdp"), "_t")
+    assert shape.slow_table and shape.slow_records > read.FEW_REJECTED  # DuckDB's reader, many rejects
+    records = con.execute(f"select c1, ln from {shape.records_table} where c1 like 'A-%'").fetchall()
+    assert len(records) > 200 and all(where[acte] == ln for acte, ln in records)
+    con = connect(tmp_path / "w.duckdb")
+    ingest_file(con, "cdp", path)
+    staged = con.execute("select num_acte, line_number from staging_cdp").fetchall()
+    con.close()
+    assert len(staged) > 200 and all(where[acte] == ln for acte, ln in staged)

@@ -397,8 +397,10 @@ def _fast_csv(con, shape: FileShape, n: int, lines: int, contract: Contract, dat
         if inner:  # `_rejected` is about to get the lines in the file: the join keeps the record numbers
             shape.temporary.append(("table", records_t))
             con.execute(f"create or replace temp table {records_t} as select * from {rejected_t}")
-        join = (f"asof left join (select j, line - 2 - (j - 1) as a from {records_t if inner else rejected_t}) r "
-                "on p.k >= r.a")
+        # rejected records one after the other share their `a`: the join takes the last of them
+        # (an ASOF join picks any one of equal keys: a line number one short after two rejects)
+        join = (f"asof left join (select a, max(j) as j from (select j, line - 2 - (j - 1) as a "
+                f"from {records_t if inner else rejected_t}) group by a) r on p.k >= r.a")
     shape.temporary.append(("view", view))
     if not inner:
         con.execute(f"create or replace temp view {view} as select {ln} as ln, cast(null as varchar) as raw, "
