@@ -98,16 +98,13 @@ class Contract:
         return [c for c in self.columns if c.required]
 
     @cached_property
-    def _header_lookup(self) -> dict[str, str]:
+    def header_lookup(self) -> dict[str, str]:
+        """normalised header text -> contract column name (worked out once per contract)."""
         lookup: dict[str, str] = {}
         for col in self.columns:
             for alias in (col.name, *col.aliases):
                 lookup.setdefault(normalise_header(alias), col.name)
         return lookup
-
-    def header_lookup(self) -> dict[str, str]:
-        """normalised header text -> contract column name (worked out once per contract)."""
-        return self._header_lookup
 
 
 def _bound(value):

@@ -179,10 +179,11 @@ def test_records_after_rejected_lines_keep_their_line_numbers(tmp_path, monkeypa
     path.write_bytes(data)
     where = {line.split(";")[0]: n for n, line in enumerate(lines, start=1) if line.startswith("A-")}
     monkeypatch.setattr(read, "FAST_MIN_LINES", 0)
-    con = duckdb.connect()
-    shape = read.read_records(con, path, data, load_contract("cdp"), "_t")
+    reader = duckdb.connect()
+    shape = read.read_records(reader, path, data, load_contract("cdp"), "_t")
     assert shape.slow_table and shape.slow_records > read.FEW_REJECTED  # DuckDB's reader, many rejects
-    records = con.execute(f"select c1, ln from {shape.records_table} where c1 like 'A-%'").fetchall()
+    records = reader.execute(f"select c1, ln from {shape.records_table} where c1 like 'A-%'").fetchall()
+    reader.close()
     assert len(records) > 200 and all(where[acte] == ln for acte, ln in records)
     con = connect(tmp_path / "w.duckdb")
     ingest_file(con, "cdp", path)

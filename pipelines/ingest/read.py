@@ -108,7 +108,7 @@ def detect_delimiter(header_line: str, allowed: tuple[str, ...]) -> str:
 
 
 def map_header(header: list[str], contract: Contract) -> tuple[dict[str, int], list[tuple[str, int]]]:
-    lookup = contract.header_lookup()
+    lookup = contract.header_lookup
     mapping: dict[str, int] = {}
     extras: list[tuple[str, int]] = []
     for i, name in enumerate(header, start=1):
